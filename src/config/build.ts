@@ -1,0 +1,68 @@
+/** Turns the schema's output into the defaulted, immutable Config the proxy runs on. Pure. */
+import {
+  type Config,
+  DEFAULT_HTTP_PORT,
+  DEFAULT_REDIRECT_CODE,
+  DEFAULT_SERVER_TIMEOUTS,
+  DEFAULT_UPSTREAM_TIMEOUTS,
+  type RouteDef,
+  type UpstreamDef,
+} from './model.js'
+import type { RawConfig } from './schema.js'
+import { formatHostPattern, type HostPattern } from './values.js'
+
+export function buildConfig(source: string, raw: RawConfig): Config {
+  const upstreams = new Map<string, UpstreamDef>()
+  for (const [name, u] of Object.entries(raw.upstreams ?? {})) {
+    upstreams.set(name, {
+      name,
+      targets: u.targets,
+      timeouts: { ...DEFAULT_UPSTREAM_TIMEOUTS, ...stripUndefined(u.timeouts ?? {}) },
+      inline: false,
+    })
+  }
+  const routes: RouteDef[] = raw.routes.map((r, index) => {
+    const hosts: HostPattern[] = r.host === undefined ? [{ kind: 'any' }] : Array.isArray(r.host) ? r.host : [r.host]
+    const path = r.path ?? '/'
+    const name = `${hosts.map(formatHostPattern).join(',')}${path === '/' ? '/' : path}`
+    let action: RouteDef['action']
+    if (r.redirect !== undefined) {
+      action = { kind: 'redirect', location: r.redirect, code: r.redirectCode ?? DEFAULT_REDIRECT_CODE }
+    } else if (r.to !== undefined) {
+      const upstreamName = `${name} (inline)`
+      upstreams.set(upstreamName, {
+        name: upstreamName,
+        targets: [r.to],
+        timeouts: { ...DEFAULT_UPSTREAM_TIMEOUTS },
+        inline: true,
+      })
+      action = { kind: 'proxy', upstream: upstreamName }
+    } else {
+      action = { kind: 'proxy', upstream: r.upstream as string }
+    }
+    return {
+      index,
+      name,
+      hosts,
+      path,
+      stripPrefix: r.stripPrefix ?? false,
+      preserveHost: r.preserveHost ?? true,
+      action,
+    }
+  })
+  return {
+    source,
+    listen: { http: raw.listen?.http ?? { host: undefined, port: DEFAULT_HTTP_PORT } },
+    trustedProxies: raw.trustedProxies ?? [],
+    timeouts: { ...DEFAULT_SERVER_TIMEOUTS, ...stripUndefined(raw.timeouts ?? {}) },
+    limits: { maxRequestBody: raw.limits?.maxRequestBody },
+    upstreams,
+    routes,
+  }
+}
+
+function stripUndefined<T extends object>(o: T): Partial<{ [K in keyof T]: Exclude<T[K], undefined> }> {
+  return Object.fromEntries(Object.entries(o).filter(([, v]) => v !== undefined)) as Partial<{
+    [K in keyof T]: Exclude<T[K], undefined>
+  }>
+}

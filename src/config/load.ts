@@ -1,0 +1,77 @@
+/**
+ * Loading routes.yaml: read, parse YAML (with positions), substitute ${VAR}, validate shape and cross-references,
+ * and build the Config. Every problem is collected and reported at once, each with its line and column.
+ */
+import { readFile } from 'node:fs/promises'
+import { LineCounter, parseDocument } from 'yaml'
+import { buildConfig } from './build.js'
+import type { Env } from './env.js'
+import { ConfigError, type ConfigIssue } from './issues.js'
+import { locate } from './locate.js'
+import type { Config } from './model.js'
+import { ConfigSchema } from './schema.js'
+import { checkSemantics } from './semantics.js'
+import { substituteDocument } from './substitute.js'
+import { fromZod } from './zod-issues.js'
+
+export type LoadResult = { ok: true; config: Config } | { ok: false; error: ConfigError }
+
+export function parseConfig(text: string, file: string, env: Env): LoadResult {
+  const lines = new LineCounter()
+  const doc = parseDocument(text, { lineCounter: lines, prettyErrors: false, uniqueKeys: true })
+  if (doc.errors.length > 0) {
+    const issues: ConfigIssue[] = doc.errors.map((e) => {
+      const pos = lines.linePos(e.pos[0])
+      const message = e.message.split('\n')[0]?.replace(/ at line \d+, column \d+:?$/, '') ?? 'syntax error'
+      return { path: [], message: `YAML syntax error: ${message}`, line: pos.line, col: pos.col }
+    })
+    return { ok: false, error: new ConfigError(file, issues) }
+  }
+  const issues: ConfigIssue[] = []
+  for (const p of substituteDocument(doc, env)) {
+    const pos = lines.linePos(p.offset)
+    issues.push({ path: [], message: p.message, line: pos.line, col: pos.col })
+  }
+  const data: unknown = doc.toJS({ maxAliasCount: 100 })
+  if (data === null || data === undefined) {
+    issues.push({ path: [], message: 'the file is empty: it needs at least a "routes:" list', line: 1, col: 1 })
+    return { ok: false, error: new ConfigError(file, issues) }
+  }
+  const parsed = ConfigSchema.safeParse(data, { reportInput: true })
+  const found = [...(parsed.success ? [] : fromZod(parsed.error)), ...checkSemantics(data)]
+  for (const issue of found) issues.push(locate(doc, lines, issue))
+  if (issues.length > 0 || !parsed.success) {
+    issues.sort((a, b) => (a.line ?? 0) - (b.line ?? 0) || (a.col ?? 0) - (b.col ?? 0))
+    return { ok: false, error: new ConfigError(file, dedupe(issues)) }
+  }
+  return { ok: true, config: buildConfig(file, parsed.data) }
+}
+
+export async function loadConfigFile(file: string, env: Env = process.env): Promise<LoadResult> {
+  let text: string
+  try {
+    text = await readFile(file, 'utf8')
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code
+    const why =
+      code === 'ENOENT'
+        ? 'file not found (pass another with -c/--config)'
+        : code === 'EACCES'
+          ? 'permission denied'
+          : code === 'EISDIR'
+            ? 'is a directory, not a file'
+            : `cannot read the file (${code ?? 'error'})`
+    return { ok: false, error: new ConfigError(file, [{ path: [], message: why, line: 1, col: 1 }]) }
+  }
+  return parseConfig(text, file, env)
+}
+
+function dedupe(issues: ConfigIssue[]): ConfigIssue[] {
+  const seen = new Set<string>()
+  return issues.filter((i) => {
+    const key = `${i.line}:${i.col}:${i.path.join('.')}:${i.message}`
+    if (seen.has(key)) return false
+    seen.add(key)
+    return true
+  })
+}

@@ -1,0 +1,54 @@
+/** The validated, defaulted routing table that the rest of Switchboard runs on. Immutable once built. */
+import type { Cidr, HostPattern, ListenAddress, TargetUrl } from './values.js'
+
+export interface UpstreamTimeouts {
+  connect: number
+  response: number
+  idle: number
+}
+
+export interface UpstreamDef {
+  name: string
+  targets: readonly TargetUrl[]
+  timeouts: UpstreamTimeouts
+  /** Declared by a route's `to:` rather than under `upstreams:`. */
+  inline: boolean
+}
+
+export type RouteAction =
+  | { kind: 'proxy'; upstream: string }
+  | { kind: 'redirect'; location: string; code: number }
+
+export interface RouteDef {
+  /** Position in routes.yaml (0-based), for messages. */
+  index: number
+  /** Human name: host pattern(s) + path, e.g. "app.localhost/api". */
+  name: string
+  hosts: readonly HostPattern[]
+  path: string
+  stripPrefix: boolean
+  preserveHost: boolean
+  action: RouteAction
+}
+
+export interface ServerTimeouts {
+  clientHeader: number
+  clientBody: number
+  keepAlive: number
+}
+
+export interface Config {
+  /** The file it came from, as given on the command line. */
+  source: string
+  listen: { http: ListenAddress }
+  trustedProxies: readonly Cidr[]
+  timeouts: ServerTimeouts
+  limits: { maxRequestBody: number | undefined }
+  upstreams: ReadonlyMap<string, UpstreamDef>
+  routes: readonly RouteDef[]
+}
+
+export const DEFAULT_UPSTREAM_TIMEOUTS: UpstreamTimeouts = { connect: 5_000, response: 100_000, idle: 60_000 }
+export const DEFAULT_SERVER_TIMEOUTS: ServerTimeouts = { clientHeader: 10_000, clientBody: 30_000, keepAlive: 75_000 }
+export const DEFAULT_HTTP_PORT = 80
+export const DEFAULT_REDIRECT_CODE = 308

@@ -1,0 +1,158 @@
+/**
+ * The shape of routes.yaml, as a zod schema. Leaf values are parsed by ./values.ts; cross-references (unknown
+ * upstreams, duplicate routes, "exactly one of upstream/to/redirect") are checked in ./semantics.ts so that every
+ * problem is reported at once. The JSON Schema in schema/routes.schema.json is generated from this file.
+ */
+import { z } from 'zod'
+import { parseDuration } from './duration.js'
+import {
+  type Parsed,
+  parseCidr,
+  parseHostPattern,
+  parseListen,
+  parsePathPrefix,
+  parseRedirect,
+  parseSize,
+  parseTarget,
+} from './values.js'
+
+function parsedBy<I, O>(base: z.ZodType<I>, parse: (value: I) => Parsed<O>) {
+  return base.transform((value, ctx) => {
+    const result = parse(value)
+    if (result.ok) return result.value
+    ctx.issues.push({ code: 'custom', message: result.error, input: value })
+    return z.NEVER
+  })
+}
+
+const durationText = z
+  .string({ error: 'expected a duration such as "500ms", "5s" or "2m"' })
+  .meta({ pattern: '^\\d+(\\.\\d+)?(ms|s|m|h)$' })
+export const Duration = parsedBy(durationText, (text) => {
+  const ms = parseDuration(text)
+  return ms === undefined
+    ? { ok: false, error: `invalid duration "${text}": write a number with a unit: 500ms, 5s, 2m, 1h` }
+    : { ok: true, value: ms }
+}).describe('A duration: a number with a unit, ms, s, m or h ("500ms", "5s", "2m").')
+
+const portOrText = z.union([z.number(), z.string()], { error: 'expected a port number or a "host:port" string' })
+
+export const ListenAddressSchema = parsedBy(portOrText, parseListen).describe(
+  'A port (80) or "host:port" ("127.0.0.1:8080", "[::1]:80").',
+)
+
+export const TargetSchema = parsedBy(portOrText, parseTarget).describe(
+  'An upstream URL ("http://127.0.0.1:3000", "http://api:8080/base") or a bare port (3000 = http://127.0.0.1:3000).',
+)
+
+const hostText = z.string({ error: 'expected a host name such as "app.localhost" or "*.example.com"' })
+export const HostPatternSchema = parsedBy(hostText, parseHostPattern).describe(
+  'An exact host ("app.localhost"), a wildcard matching one or more labels ("*.example.com"), or "*" for any host.',
+)
+
+const UpstreamTimeouts = z
+  .strictObject({
+    connect: Duration.optional().describe('Time to open a connection to a target. Default 5s.'),
+    response: Duration.optional().describe(
+      'Time from sending the request to receiving the response headers. Default 100s (dev servers compile on demand).',
+    ),
+    idle: Duration.optional().describe(
+      'Longest silence while a response body streams (never applied to text/event-stream). Default 60s.',
+    ),
+  })
+  .describe('Upstream timeouts.')
+
+export const UpstreamSchema = z
+  .strictObject({
+    targets: z
+      .array(TargetSchema, { error: 'expected a list of target URLs' })
+      .min(1, { error: 'an upstream needs at least one target' })
+      .describe('Where requests go. Requests are spread over the targets in turn.'),
+    timeouts: UpstreamTimeouts.optional(),
+  })
+  .describe('A named group of targets that routes send requests to.')
+
+const redirectCodes = [301, 302, 303, 307, 308] as const
+
+export const RouteSchema = z
+  .strictObject({
+    host: z
+      .union([HostPatternSchema, z.array(HostPatternSchema).min(1, { error: 'host list must not be empty' })], {
+        error: 'expected a host name or a list of host names',
+      })
+      .optional()
+      .describe('Host name(s) this route answers. Omit for any host.'),
+    path: parsedBy(z.string({ error: 'expected a path such as "/api"' }), parsePathPrefix)
+      .optional()
+      .describe('Path prefix on a segment boundary: "/api" matches /api, /api/ and /api/x, never /apix. Default "/".'),
+    stripPrefix: z.boolean().optional().describe('Remove the path prefix before forwarding (/api/x is sent as /x).'),
+    preserveHost: z
+      .boolean()
+      .optional()
+      .describe("Send the client's Host header to the upstream (default true); false sends the target's host."),
+    upstream: z.string({ error: 'expected the name of an upstream' }).optional().describe('The upstream to send to.'),
+    to: TargetSchema.optional().describe('Shorthand for an inline upstream with one target: a port or a URL.'),
+    redirect: parsedBy(z.string({ error: 'expected a URL such as "https://app.localhost"' }), parseRedirect)
+      .optional()
+      .describe('Answer with a redirect to this origin (and base path); the request path and query are kept.'),
+    redirectCode: z
+      .union(
+        redirectCodes.map((c) => z.literal(c)),
+        { error: `expected one of ${redirectCodes.join(', ')}` },
+      )
+      .optional()
+      .describe('Status for redirect routes. Default 308.'),
+  })
+  .describe('One routing rule. Exactly one of upstream, to or redirect.')
+
+const ServerTimeouts = z
+  .strictObject({
+    clientHeader: Duration.optional().describe('Time a client has to send the request headers (slowloris). Default 10s.'),
+    clientBody: Duration.optional().describe(
+      'Longest silence while a client sends a request body (slow POST). Default 30s.',
+    ),
+    keepAlive: Duration.optional().describe('How long an idle client connection is kept open. Default 75s.'),
+  })
+  .describe('Timeouts on the client side.')
+
+export const ConfigSchema = z
+  .strictObject({
+    $schema: z.string().optional().describe('Path or URL of this JSON Schema, for editors.'),
+    listen: z
+      .strictObject({
+        http: ListenAddressSchema.describe('The plain-HTTP listener. Default 80.'),
+      })
+      .optional()
+      .describe('Where Switchboard listens.'),
+    trustedProxies: z
+      .array(parsedBy(z.string({ error: 'expected a CIDR such as "10.0.0.0/8"' }), parseCidr), {
+        error: 'expected a list of CIDR blocks',
+      })
+      .optional()
+      .describe(
+        'Peers whose X-Forwarded-* / Forwarded headers are kept (appended to). None by default, not even loopback.',
+      ),
+    timeouts: ServerTimeouts.optional(),
+    limits: z
+      .strictObject({
+        maxRequestBody: parsedBy(z.union([z.number(), z.string()]), parseSize)
+          .optional()
+          .describe('Largest request body accepted (413 above it), e.g. "100MiB". Default: unlimited.'),
+      })
+      .optional()
+      .describe('Request limits.'),
+    upstreams: z
+      .record(z.string(), UpstreamSchema, { error: 'expected a map of upstream names to upstreams' })
+      .optional()
+      .describe('Named upstreams.'),
+    routes: z
+      .array(RouteSchema, { error: 'expected a list of routes' })
+      .min(1, { error: 'there are no routes: add at least one under "routes:"' })
+      .describe('Routing rules, matched by specificity: exact host, then wildcard, then any; then longest path.'),
+  })
+  .describe('Switchboard routing table (routes.yaml).')
+
+export type RawConfig = z.output<typeof ConfigSchema>
+export type RawRoute = z.output<typeof RouteSchema>
+export type RawUpstream = z.output<typeof UpstreamSchema>
+export const REDIRECT_CODES: readonly number[] = redirectCodes

@@ -1,0 +1,85 @@
+/**
+ * Cross-reference checks that a per-field schema cannot express. They run on the raw document (after env
+ * substitution) so they report alongside schema errors, and they are defensive about wrong types.
+ */
+import type { ConfigIssue } from './issues.js'
+import { didYouMean } from './suggest.js'
+import { formatHostPattern, parseHostPattern, parsePathPrefix } from './values.js'
+
+const isRecord = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v)
+const UPSTREAM_NAME = /^[A-Za-z0-9][A-Za-z0-9._-]*$/
+const ACTIONS = ['upstream', 'to', 'redirect'] as const
+
+export function checkSemantics(raw: unknown): ConfigIssue[] {
+  const issues: ConfigIssue[] = []
+  if (!isRecord(raw)) return issues
+  const upstreams = isRecord(raw.upstreams) ? Object.keys(raw.upstreams) : []
+  for (const name of upstreams) {
+    if (!UPSTREAM_NAME.test(name)) {
+      issues.push({
+        path: ['upstreams', name],
+        atKey: true,
+        message: `invalid upstream name "${name}": use letters, digits, ".", "_" and "-"`,
+      })
+    }
+  }
+  if (!Array.isArray(raw.routes)) return issues
+  const seen = new Map<string, number>()
+  raw.routes.forEach((route: unknown, index: number) => {
+    if (!isRecord(route)) return
+    const present = ACTIONS.filter((k) => route[k] !== undefined)
+    if (present.length === 0) {
+      issues.push({ path: ['routes', index], message: 'a route needs one of "upstream", "to" or "redirect"' })
+    } else if (present.length > 1) {
+      issues.push({
+        path: ['routes', index, present[1] as string],
+        atKey: true,
+        message: `a route takes only one of "upstream", "to" and "redirect" (found ${present.map((p) => `"${p}"`).join(' and ')})`,
+      })
+    }
+    if (typeof route.upstream === 'string' && !upstreams.includes(route.upstream)) {
+      const hint = upstreams.length === 0 ? ' (there is no "upstreams:" section)' : didYouMean(route.upstream, upstreams)
+      issues.push({ path: ['routes', index, 'upstream'], message: `unknown upstream "${route.upstream}"${hint}` })
+    }
+    if (route.stripPrefix === true && route.redirect !== undefined) {
+      issues.push({
+        path: ['routes', index, 'stripPrefix'],
+        atKey: true,
+        message: 'stripPrefix has no effect on a redirect route; remove it',
+      })
+    }
+    if (route.redirectCode !== undefined && route.redirect === undefined) {
+      issues.push({
+        path: ['routes', index, 'redirectCode'],
+        atKey: true,
+        message: 'redirectCode is only valid on a route with "redirect"',
+      })
+    }
+    for (const key of routeKeys(route)) {
+      const first = seen.get(key)
+      if (first === undefined) seen.set(key, index)
+      else {
+        const [host, path] = key.split('\u0000') as [string, string]
+        issues.push({
+          path: ['routes', index],
+          message: `duplicate route: routes[${first}] already matches host "${host}" and path "${path}"`,
+        })
+      }
+    }
+  })
+  return issues
+}
+
+function routeKeys(route: Record<string, unknown>): string[] {
+  const path = typeof route.path === 'string' ? parsePathPrefix(route.path) : { ok: true as const, value: '/' }
+  if (route.path !== undefined && (typeof route.path !== 'string' || !path.ok)) return []
+  if (!path.ok) return []
+  const hosts = route.host === undefined ? ['*'] : Array.isArray(route.host) ? route.host : [route.host]
+  const keys: string[] = []
+  for (const host of hosts) {
+    if (typeof host !== 'string') continue
+    const pattern = parseHostPattern(host)
+    if (pattern.ok) keys.push(`${formatHostPattern(pattern.value)}\u0000${path.value}`)
+  }
+  return [...new Set(keys)]
+}
