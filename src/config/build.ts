@@ -22,7 +22,8 @@ export function buildConfig(source: string, raw: RawConfig): Config {
     })
   }
   const routes: RouteDef[] = raw.routes.map((r, index) => {
-    const hosts: HostPattern[] = r.host === undefined ? [{ kind: 'any' }] : Array.isArray(r.host) ? r.host : [r.host]
+    const hosts: HostPattern[] =
+      r.host === undefined ? [{ kind: 'any' }] : Array.isArray(r.host) ? r.host : [r.host]
     const path = r.path ?? '/'
     const name = `${hosts.map(formatHostPattern).join(',')}${path === '/' ? '/' : path}`
     let action: RouteDef['action']

@@ -31,7 +31,7 @@ export function substituteEnv(text: string, env: Env): SubstituteResult {
     return ''
   })
   if (/\$\{[^}]*$/.test(text.replace(REFERENCE, ''))) {
-    problems.push('unterminated variable reference "${" (missing "}")')
+    problems.push('unterminated variable reference "$\u007b" (missing "}")')
   }
   return { value, problems }
 }

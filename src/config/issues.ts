@@ -31,7 +31,9 @@ export class ConfigError extends Error {
   readonly issues: readonly ConfigIssue[]
   readonly file: string
   constructor(file: string, issues: readonly ConfigIssue[]) {
-    super(`${file}: ${issues.length} problem${issues.length === 1 ? '' : 's'}\n${issues.map((i) => formatIssue(file, i)).join('\n')}`)
+    super(
+      `${file}: ${issues.length} problem${issues.length === 1 ? '' : 's'}\n${issues.map((i) => formatIssue(file, i)).join('\n')}`,
+    )
     this.name = 'ConfigError'
     this.file = file
     this.issues = issues

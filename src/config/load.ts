@@ -34,7 +34,12 @@ export function parseConfig(text: string, file: string, env: Env): LoadResult {
   }
   const data: unknown = doc.toJS({ maxAliasCount: 100 })
   if (data === null || data === undefined) {
-    issues.push({ path: [], message: 'the file is empty: it needs at least a "routes:" list', line: 1, col: 1 })
+    issues.push({
+      path: [],
+      message: 'the file is empty: it needs at least a "routes:" list',
+      line: 1,
+      col: 1,
+    })
     return { ok: false, error: new ConfigError(file, issues) }
   }
   const parsed = ConfigSchema.safeParse(data, { reportInput: true })

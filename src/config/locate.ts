@@ -19,7 +19,9 @@ function child(node: unknown, key: string | number): { value: unknown; key: unkn
 }
 
 function offsetOf(node: unknown): number | undefined {
-  return isNode(node) && (node as Node).range ? ((node as Node).range as [number, number, number])[0] : undefined
+  return isNode(node) && (node as Node).range
+    ? ((node as Node).range as [number, number, number])[0]
+    : undefined
 }
 
 export function locate(doc: Document, lines: LineCounter, issue: ConfigIssue): ConfigIssue {

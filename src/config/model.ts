@@ -49,6 +49,10 @@ export interface Config {
 }
 
 export const DEFAULT_UPSTREAM_TIMEOUTS: UpstreamTimeouts = { connect: 5_000, response: 100_000, idle: 60_000 }
-export const DEFAULT_SERVER_TIMEOUTS: ServerTimeouts = { clientHeader: 10_000, clientBody: 30_000, keepAlive: 75_000 }
+export const DEFAULT_SERVER_TIMEOUTS: ServerTimeouts = {
+  clientHeader: 10_000,
+  clientBody: 30_000,
+  keepAlive: 75_000,
+}
 export const DEFAULT_HTTP_PORT = 80
 export const DEFAULT_REDIRECT_CODE = 308

@@ -35,7 +35,9 @@ export const Duration = parsedBy(durationText, (text) => {
     : { ok: true, value: ms }
 }).describe('A duration: a number with a unit, ms, s, m or h ("500ms", "5s", "2m").')
 
-const portOrText = z.union([z.number(), z.string()], { error: 'expected a port number or a "host:port" string' })
+const portOrText = z.union([z.number(), z.string()], {
+  error: 'expected a port number or a "host:port" string',
+})
 
 export const ListenAddressSchema = parsedBy(portOrText, parseListen).describe(
   'A port (80) or "host:port" ("127.0.0.1:8080", "[::1]:80").',
@@ -77,24 +79,41 @@ const redirectCodes = [301, 302, 303, 307, 308] as const
 export const RouteSchema = z
   .strictObject({
     host: z
-      .union([HostPatternSchema, z.array(HostPatternSchema).min(1, { error: 'host list must not be empty' })], {
-        error: 'expected a host name or a list of host names',
-      })
+      .union(
+        [HostPatternSchema, z.array(HostPatternSchema).min(1, { error: 'host list must not be empty' })],
+        {
+          error: 'expected a host name or a list of host names',
+        },
+      )
       .optional()
       .describe('Host name(s) this route answers. Omit for any host.'),
     path: parsedBy(z.string({ error: 'expected a path such as "/api"' }), parsePathPrefix)
       .optional()
-      .describe('Path prefix on a segment boundary: "/api" matches /api, /api/ and /api/x, never /apix. Default "/".'),
-    stripPrefix: z.boolean().optional().describe('Remove the path prefix before forwarding (/api/x is sent as /x).'),
+      .describe(
+        'Path prefix on a segment boundary: "/api" matches /api, /api/ and /api/x, never /apix. Default "/".',
+      ),
+    stripPrefix: z
+      .boolean()
+      .optional()
+      .describe('Remove the path prefix before forwarding (/api/x is sent as /x).'),
     preserveHost: z
       .boolean()
       .optional()
-      .describe("Send the client's Host header to the upstream (default true); false sends the target's host."),
-    upstream: z.string({ error: 'expected the name of an upstream' }).optional().describe('The upstream to send to.'),
-    to: TargetSchema.optional().describe('Shorthand for an inline upstream with one target: a port or a URL.'),
+      .describe(
+        "Send the client's Host header to the upstream (default true); false sends the target's host.",
+      ),
+    upstream: z
+      .string({ error: 'expected the name of an upstream' })
+      .optional()
+      .describe('The upstream to send to.'),
+    to: TargetSchema.optional().describe(
+      'Shorthand for an inline upstream with one target: a port or a URL.',
+    ),
     redirect: parsedBy(z.string({ error: 'expected a URL such as "https://app.localhost"' }), parseRedirect)
       .optional()
-      .describe('Answer with a redirect to this origin (and base path); the request path and query are kept.'),
+      .describe(
+        'Answer with a redirect to this origin (and base path); the request path and query are kept.',
+      ),
     redirectCode: z
       .union(
         redirectCodes.map((c) => z.literal(c)),
@@ -107,7 +126,9 @@ export const RouteSchema = z
 
 const ServerTimeouts = z
   .strictObject({
-    clientHeader: Duration.optional().describe('Time a client has to send the request headers (slowloris). Default 10s.'),
+    clientHeader: Duration.optional().describe(
+      'Time a client has to send the request headers (slowloris). Default 10s.',
+    ),
     clientBody: Duration.optional().describe(
       'Longest silence while a client sends a request body (slow POST). Default 30s.',
     ),
@@ -148,7 +169,9 @@ export const ConfigSchema = z
     routes: z
       .array(RouteSchema, { error: 'expected a list of routes' })
       .min(1, { error: 'there are no routes: add at least one under "routes:"' })
-      .describe('Routing rules, matched by specificity: exact host, then wildcard, then any; then longest path.'),
+      .describe(
+        'Routing rules, matched by specificity: exact host, then wildcard, then any; then longest path.',
+      ),
   })
   .describe('Switchboard routing table (routes.yaml).')
 

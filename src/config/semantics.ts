@@ -6,7 +6,8 @@ import type { ConfigIssue } from './issues.js'
 import { didYouMean } from './suggest.js'
 import { formatHostPattern, parseHostPattern, parsePathPrefix } from './values.js'
 
-const isRecord = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v)
+const isRecord = (v: unknown): v is Record<string, unknown> =>
+  typeof v === 'object' && v !== null && !Array.isArray(v)
 const UPSTREAM_NAME = /^[A-Za-z0-9][A-Za-z0-9._-]*$/
 const ACTIONS = ['upstream', 'to', 'redirect'] as const
 
@@ -38,8 +39,12 @@ export function checkSemantics(raw: unknown): ConfigIssue[] {
       })
     }
     if (typeof route.upstream === 'string' && !upstreams.includes(route.upstream)) {
-      const hint = upstreams.length === 0 ? ' (there is no "upstreams:" section)' : didYouMean(route.upstream, upstreams)
-      issues.push({ path: ['routes', index, 'upstream'], message: `unknown upstream "${route.upstream}"${hint}` })
+      const hint =
+        upstreams.length === 0 ? ' (there is no "upstreams:" section)' : didYouMean(route.upstream, upstreams)
+      issues.push({
+        path: ['routes', index, 'upstream'],
+        message: `unknown upstream "${route.upstream}"${hint}`,
+      })
     }
     if (route.stripPrefix === true && route.redirect !== undefined) {
       issues.push({
@@ -71,7 +76,8 @@ export function checkSemantics(raw: unknown): ConfigIssue[] {
 }
 
 function routeKeys(route: Record<string, unknown>): string[] {
-  const path = typeof route.path === 'string' ? parsePathPrefix(route.path) : { ok: true as const, value: '/' }
+  const path =
+    typeof route.path === 'string' ? parsePathPrefix(route.path) : { ok: true as const, value: '/' }
   if (route.path !== undefined && (typeof route.path !== 'string' || !path.ok)) return []
   if (!path.ok) return []
   const hosts = route.host === undefined ? ['*'] : Array.isArray(route.host) ? route.host : [route.host]

@@ -64,7 +64,9 @@ export function parseTarget(input: number | string): Parsed<TargetUrl> {
   }
   const text = input.trim()
   if (!/^[a-z][a-z0-9+.-]*:\/\//i.test(text)) {
-    return fail(`invalid target "${text}": write a URL such as "http://127.0.0.1:3000" or a bare port such as 3000`)
+    return fail(
+      `invalid target "${text}": write a URL such as "http://127.0.0.1:3000" or a bare port such as 3000`,
+    )
   }
   let url: URL
   try {
@@ -106,7 +108,9 @@ export function parseHostPattern(input: string): Parsed<HostPattern> {
   if (host === '*' || host === '') return host === '*' ? ok({ kind: 'any' }) : fail('host must not be empty')
   if (host.startsWith('[') && host.endsWith(']')) {
     const inner = host.slice(1, -1)
-    return isIP(inner) === 6 ? ok({ kind: 'exact', host: `[${inner}]` }) : fail(`"${input}" is not an IPv6 address`)
+    return isIP(inner) === 6
+      ? ok({ kind: 'exact', host: `[${inner}]` })
+      : fail(`"${input}" is not an IPv6 address`)
   }
   if (isIP(host) === 6) return ok({ kind: 'exact', host: `[${host}]` })
   if (/:\d*$/.test(host)) {
@@ -118,11 +122,13 @@ export function parseHostPattern(input: string): Parsed<HostPattern> {
   }
   if (host.startsWith('*.')) {
     const suffix = host.slice(2)
-    if (suffix.includes('*')) return fail(`host "${input}": "*" is only allowed as the whole first label ("*.example.com")`)
+    if (suffix.includes('*'))
+      return fail(`host "${input}": "*" is only allowed as the whole first label ("*.example.com")`)
     if (!isHostName(suffix)) return fail(`host "${input}" is not a valid wildcard host name`)
     return ok({ kind: 'wildcard', suffix, labels: suffix.split('.').length })
   }
-  if (host.includes('*')) return fail(`host "${input}": "*" is only allowed as the whole first label ("*.example.com")`)
+  if (host.includes('*'))
+    return fail(`host "${input}": "*" is only allowed as the whole first label ("*.example.com")`)
   if (isIP(host) === 4) return ok({ kind: 'exact', host })
   if (!isHostName(host)) return fail(`host "${input}" is not a valid host name`)
   return ok({ kind: 'exact', host })
@@ -136,12 +142,16 @@ export function formatHostPattern(p: HostPattern): string {
 export function parsePathPrefix(input: string): Parsed<string> {
   const text = input.trim()
   if (!text.startsWith('/')) return fail(`path "${input}" must start with "/"`)
-  if (text.includes('?') || text.includes('#')) return fail(`path "${input}" must not contain a query or fragment`)
+  if (text.includes('?') || text.includes('#'))
+    return fail(`path "${input}" must not contain a query or fragment`)
   if (text.includes('*')) {
-    return fail(`path "${input}": paths are prefixes, so "/api" already matches "/api/anything"; drop the "*"`)
+    return fail(
+      `path "${input}": paths are prefixes, so "/api" already matches "/api/anything"; drop the "*"`,
+    )
   }
   if (/[\s\\]/.test(text)) return fail(`path "${input}" must not contain spaces or backslashes`)
-  if (text.split('/').some((s) => s === '.' || s === '..')) return fail(`path "${input}" must not contain "." or ".." segments`)
+  if (text.split('/').some((s) => s === '.' || s === '..'))
+    return fail(`path "${input}" must not contain "." or ".." segments`)
   if (/%(?![0-9A-Fa-f]{2})/.test(text)) return fail(`path "${input}" has a malformed %-escape`)
   const trimmed = text.replace(/\/+$/, '')
   return ok(trimmed === '' ? '/' : trimmed)
@@ -160,7 +170,8 @@ const SIZE_UNIT: Record<string, number> = {
 
 /** `1048576`, `"512KiB"`, `"10MB"`, `"1GiB"`. */
 export function parseSize(input: number | string): Parsed<number> {
-  if (typeof input === 'number') return Number.isSafeInteger(input) && input >= 0 ? ok(input) : fail(`invalid size ${input}`)
+  if (typeof input === 'number')
+    return Number.isSafeInteger(input) && input >= 0 ? ok(input) : fail(`invalid size ${input}`)
   const m = SIZE.exec(input.trim())
   if (!m) return fail(`invalid size "${input}": write bytes (1048576) or a unit: 512KiB, 10MB, 1GiB`)
   return ok(Math.floor(Number(m[1]) * (SIZE_UNIT[(m[2] ?? 'b').toLowerCase()] as number)))
@@ -176,10 +187,16 @@ export interface Cidr {
 export function parseCidr(input: string): Parsed<Cidr> {
   const [address = '', prefixText] = input.trim().split('/')
   const version = isIP(address)
-  if (version === 0) return fail(`"${input}" is not an IP address or CIDR block (e.g. 10.0.0.0/8, 172.16.0.0/12)`)
+  if (version === 0)
+    return fail(`"${input}" is not an IP address or CIDR block (e.g. 10.0.0.0/8, 172.16.0.0/12)`)
   const max = version === 4 ? 32 : 128
   const prefix = prefixText === undefined ? max : Number(prefixText)
-  if (!Number.isInteger(prefix) || prefix < 0 || prefix > max || (prefixText !== undefined && !/^\d+$/.test(prefixText))) {
+  if (
+    !Number.isInteger(prefix) ||
+    prefix < 0 ||
+    prefix > max ||
+    (prefixText !== undefined && !/^\d+$/.test(prefixText))
+  ) {
     return fail(`"${input}": prefix length must be 0-${max}`)
   }
   return ok({ address, prefix, family: version === 4 ? 'ipv4' : 'ipv6' })
@@ -194,7 +211,8 @@ export function parseRedirect(input: string): Parsed<string> {
   } catch {
     return fail(`invalid redirect "${text}": write an absolute URL such as "https://app.localhost"`)
   }
-  if (url.protocol !== 'http:' && url.protocol !== 'https:') return fail(`redirect "${text}" must be http:// or https://`)
+  if (url.protocol !== 'http:' && url.protocol !== 'https:')
+    return fail(`redirect "${text}" must be http:// or https://`)
   if (url.search !== '' || url.hash !== '') {
     return fail(`redirect "${text}" must not have a query or fragment (the request's own are kept)`)
   }

@@ -1,0 +1,157 @@
+#!/usr/bin/env node
+/** switchboard start | check | routes  [-c routes.yaml] [--log-level info] */
+import { readFileSync } from 'node:fs'
+import { parseArgs } from 'node:util'
+import { loadConfigFile } from '../config/load.js'
+import { createLogger, LOG_LEVELS } from '../log.js'
+import { BindError } from '../server/listen-errors.js'
+import { Switchboard } from '../server/switchboard.js'
+import { renderRoutes } from './table.js'
+
+const HELP = `Switchboard: a reverse proxy and port router.
+
+Usage:
+  switchboard [start] [-c routes.yaml]   validate the config, then listen and route
+  switchboard check   [-c routes.yaml]   validate only: exit 0 and print the routes, or exit 1 and list every problem
+  switchboard routes  [-c routes.yaml]   print the resolved routing table, in matching order
+
+Options:
+  -c, --config <file>    routing table (default: routes.yaml, or $SWITCHBOARD_CONFIG)
+      --log-level <lvl>  ${LOG_LEVELS.join(', ')} (default: info, or $SWITCHBOARD_LOG_LEVEL)
+  -h, --help             show this help
+  -v, --version          print the version
+
+Docs: docs/configuration.md`
+
+function version(): string {
+  // src/cli/main.ts when run from source, dist/src/cli/main.js when built
+  for (const rel of ['../../package.json', '../../../package.json']) {
+    try {
+      const pkg = JSON.parse(readFileSync(new URL(rel, import.meta.url), 'utf8')) as {
+        name?: string
+        version: string
+      }
+      if (pkg.name === 'switchboard') return pkg.version
+    } catch {}
+  }
+  return 'unknown'
+}
+
+export async function main(argv: string[]): Promise<number> {
+  let args: ReturnType<typeof parse>
+  try {
+    args = parse(argv)
+  } catch (err) {
+    process.stderr.write(`switchboard: ${(err as Error).message}\n\n${HELP}\n`)
+    return 2
+  }
+  const { values, positionals } = args
+  if (values.help) {
+    process.stdout.write(`${HELP}\n`)
+    return 0
+  }
+  if (values.version) {
+    process.stdout.write(`switchboard ${version()}\n`)
+    return 0
+  }
+  const command = positionals[0] ?? 'start'
+  if (!['start', 'check', 'routes'].includes(command) || positionals.length > 1) {
+    process.stderr.write(`switchboard: unknown command "${positionals.join(' ')}"\n\n${HELP}\n`)
+    return 2
+  }
+  const level = values['log-level'] ?? process.env.SWITCHBOARD_LOG_LEVEL ?? 'info'
+  if (!(LOG_LEVELS as readonly string[]).includes(level)) {
+    process.stderr.write(`switchboard: --log-level must be one of ${LOG_LEVELS.join(', ')}\n`)
+    return 2
+  }
+  const file = values.config ?? process.env.SWITCHBOARD_CONFIG ?? 'routes.yaml'
+  const loaded = await loadConfigFile(file)
+  if (!loaded.ok) {
+    const lines = loaded.error.lines()
+    process.stderr.write(
+      `${lines.join('\n')}\n${file}: ${lines.length} problem${lines.length === 1 ? '' : 's'}, nothing started\n`,
+    )
+    return 1
+  }
+  if (command === 'check') {
+    process.stdout.write(
+      `${file}: OK, ${loaded.config.routes.length} routes\n\n${renderRoutes(loaded.config)}\n`,
+    )
+    return 0
+  }
+  if (command === 'routes') {
+    process.stdout.write(`${renderRoutes(loaded.config)}\n`)
+    return 0
+  }
+  const logger = createLogger(level)
+  const sb = new Switchboard(loaded.config, logger)
+  try {
+    const addr = await sb.listen()
+    const shown =
+      addr.address === '::' || addr.address === '0.0.0.0'
+        ? '*'
+        : addr.address.includes(':')
+          ? `[${addr.address}]`
+          : addr.address
+    logger.info(
+      { config: file, http: `${shown}:${addr.port}`, routes: loaded.config.routes.length, pid: process.pid },
+      `switchboard ${version()} listening on http ${shown}:${addr.port}`,
+    )
+  } catch (err) {
+    await sb.close().catch(() => undefined)
+    const message = err instanceof BindError ? err.message : `failed to start: ${(err as Error).message}`
+    process.stderr.write(`switchboard: ${message}\n`)
+    return 1
+  }
+  return await new Promise<number>((resolve) => {
+    let stopping = false
+    const stop = (signal: NodeJS.Signals) => {
+      if (stopping) {
+        logger.warn({ signal }, 'second signal: exiting now')
+        logger.flush()
+        process.exit(1)
+      }
+      stopping = true
+      logger.info({ signal }, 'shutting down: finishing requests in flight')
+      sb.close().then(
+        () => {
+          logger.info('stopped')
+          logger.flush()
+          resolve(0)
+        },
+        () => resolve(1),
+      )
+    }
+    process.on('SIGTERM', stop)
+    process.on('SIGINT', stop)
+  })
+}
+
+function parse(argv: string[]) {
+  return parseArgs({
+    args: argv,
+    allowPositionals: true,
+    options: {
+      config: { type: 'string', short: 'c' },
+      'log-level': { type: 'string' },
+      help: { type: 'boolean', short: 'h' },
+      version: { type: 'boolean', short: 'v' },
+    },
+  })
+}
+
+process.on('uncaughtException', (err) => {
+  // A bug, not bad input: log it without crashing the listener for everyone else.
+  process.stderr.write(`switchboard: internal error: ${err.stack ?? err.message}\n`)
+})
+
+main(process.argv.slice(2)).then(
+  (code) => {
+    process.exitCode = code
+    setTimeout(() => process.exit(code), 100).unref()
+  },
+  (err: unknown) => {
+    process.stderr.write(`switchboard: ${(err as Error).message}\n`)
+    process.exit(1)
+  },
+)

@@ -1,0 +1,63 @@
+/** The resolved routing table as text, in the order requests are matched. Pure. */
+
+import { formatDuration } from '../config/duration.js'
+import type { Config, RouteDef } from '../config/model.js'
+import { formatHostPattern, type HostPattern } from '../config/values.js'
+
+function tier(h: HostPattern): number {
+  return h.kind === 'exact' ? 0 : h.kind === 'wildcard' ? 1 : 2
+}
+
+interface Row {
+  host: HostPattern
+  route: RouteDef
+}
+
+export function matchOrder(routes: readonly RouteDef[]): Row[] {
+  const rows: Row[] = routes.flatMap((route) => route.hosts.map((host) => ({ host, route })))
+  return rows.sort(
+    (a, b) =>
+      tier(a.host) - tier(b.host) ||
+      (b.host.kind === 'wildcard' && a.host.kind === 'wildcard' ? b.host.labels - a.host.labels : 0) ||
+      formatHostPattern(a.host).localeCompare(formatHostPattern(b.host)) ||
+      b.route.path.length - a.route.path.length,
+  )
+}
+
+export function renderRoutes(config: Config): string {
+  const header = ['HOST', 'PATH', 'GOES TO', 'OPTIONS']
+  const rows = matchOrder(config.routes).map(({ host, route }) => {
+    const opts: string[] = []
+    if (route.stripPrefix && route.path !== '/') opts.push('stripPrefix')
+    if (!route.preserveHost) opts.push('preserveHost: false')
+    let to: string
+    if (route.action.kind === 'redirect') {
+      to = `redirect ${route.action.code} ${route.action.location}`
+    } else {
+      const u = config.upstreams.get(route.action.upstream)
+      const targets = u ? u.targets.map((t) => t.url).join(', ') : '?'
+      to = u?.inline ? targets : `${route.action.upstream} -> ${targets}`
+    }
+    return [
+      formatHostPattern(host) === '*' ? '* (any)' : formatHostPattern(host),
+      route.path,
+      to,
+      opts.join(', '),
+    ]
+  })
+  const all = [header, ...rows]
+  const widths = header.map((_, i) => Math.max(...all.map((r) => (r[i] as string).length)))
+  const lines = all.map((r) =>
+    r
+      .map((c, i) => c.padEnd(widths[i] as number))
+      .join('  ')
+      .trimEnd(),
+  )
+  const l = config.listen.http
+  const t = config.timeouts
+  lines.push(
+    '',
+    `listen http ${l.host ?? '*'}:${l.port}; client timeouts: header ${formatDuration(t.clientHeader)}, body idle ${formatDuration(t.clientBody)}, keep-alive ${formatDuration(t.keepAlive)}`,
+  )
+  return lines.join('\n')
+}

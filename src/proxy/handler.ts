@@ -1,0 +1,228 @@
+/**
+ * The HTTP request path: refuse what must not be forwarded, find the route, then redirect or forward.
+ * Called with the raw Node request and response; Fastify has already hijacked the reply.
+ */
+import type { IncomingMessage, ServerResponse } from 'node:http'
+import type { RouteDef } from '../config/model.js'
+import type { TargetUrl } from '../config/values.js'
+import { parseRequestHost, type RequestHost } from '../routing/host.js'
+import { parseTarget } from '../routing/path.js'
+import { rewriteLocation, upstreamPath } from '../routing/rewrite.js'
+import type { Runtime } from '../server/runtime.js'
+import { clientAddress } from '../server/runtime.js'
+import type { Dispatchers } from '../upstreams/dispatchers.js'
+import { BodyTooLarge, relayBody } from './body.js'
+import { type ProxyProblem, problems } from './errors.js'
+import { Exchange } from './exchange.js'
+import { requestHeaders, requestIdFrom } from './headers.js'
+import type { IdleWatch } from './idle.js'
+import { sendProblem, sendRedirect } from './respond.js'
+
+export interface RequestRecord {
+  requestId: string
+  method: string
+  host: string
+  path: string
+  route: string | undefined
+  upstream: string | undefined
+  target: string | undefined
+  status: number
+  durationMs: number
+  bytes: number
+  error?: string | undefined
+}
+
+export interface ProxyDeps {
+  runtime(): Runtime
+  dispatchers: Dispatchers
+  idle: IdleWatch
+  /** "http" or "https" */
+  proto: string
+  log(record: RequestRecord): void
+}
+
+export interface Admission {
+  requestId: string
+  host: RequestHost
+  path: string
+  query: string
+  route: RouteDef
+}
+
+/**
+ * Checks shared by HTTP requests and WebSocket handshakes. Returns the problem to answer with, or the routed request.
+ */
+export function admit(req: IncomingMessage, runtime: Runtime, requestId: string): Admission | ProxyProblem {
+  if (req.httpVersionMajor !== 1)
+    return problems.badRequest('Only HTTP/1.0 and HTTP/1.1 requests are accepted.')
+  let hostCount = 0
+  const raw = req.rawHeaders
+  for (let i = 0; i < raw.length; i += 2) {
+    const name = raw[i] as string
+    if (name.length === 4 && name.toLowerCase() === 'host') hostCount++
+  }
+  if (hostCount > 1) return problems.badRequest('More than one Host header.')
+  const te = req.headers['transfer-encoding']
+  if (te !== undefined && te.toLowerCase() !== 'chunked') return problems.unsupportedEncoding()
+  const target = parseTarget(req.url ?? '')
+  if (!target.ok) return problems.badRequest(`Bad request target: ${target.reason}.`)
+  const hostHeader = target.authority ?? req.headers.host
+  if (hostHeader === undefined && req.httpVersionMinor === 0 && target.authority === undefined) {
+    // HTTP/1.0 without Host: only an any-host route can serve it.
+    const route = runtime.table.match('', target.path)
+    if (!route) return problems.noRoute('(none)')
+    return { requestId, host: { name: '', port: undefined }, path: target.path, query: target.query, route }
+  }
+  const host = parseRequestHost(hostHeader)
+  if (!host) return problems.badRequest('Missing or malformed Host header.')
+  const route = runtime.table.match(host.name, target.path)
+  if (!route) return problems.noRoute(host.name)
+  return { requestId, host, path: target.path, query: target.query, route }
+}
+
+export function isProblem(x: Admission | ProxyProblem): x is ProxyProblem {
+  return (x as ProxyProblem).status !== undefined
+}
+
+export function upstreamHostHeader(route: RouteDef, req: IncomingMessage, target: TargetUrl): string {
+  if (route.preserveHost && req.headers.host !== undefined) return req.headers.host
+  const defaultPort = target.protocol === 'https:' ? 443 : 80
+  const name = target.hostname.includes(':') ? `[${target.hostname}]` : target.hostname
+  return target.port === defaultPort ? name : `${name}:${target.port}`
+}
+
+export function handleRequest(req: IncomingMessage, res: ServerResponse, deps: ProxyDeps): void {
+  const started = performance.now()
+  const runtime = deps.runtime()
+  const requestId = requestIdFrom(req.headers['x-request-id'] as string | undefined)
+  const method = req.method ?? 'GET'
+  const record: RequestRecord = {
+    requestId,
+    method,
+    host: req.headers.host ?? '',
+    path: req.url ?? '',
+    route: undefined,
+    upstream: undefined,
+    target: undefined,
+    status: 0,
+    durationMs: 0,
+    bytes: 0,
+  }
+  let exchange: Exchange | undefined
+  res.once('close', () => {
+    if (exchange && !exchange.finished && !res.writableFinished) exchange.clientClosed()
+    record.status =
+      res.writableFinished || exchange?.finished ? res.statusCode : exchange?.responded ? res.statusCode : 499
+    if (exchange?.clientGone) record.error = 'client closed the connection'
+    else if (exchange?.error && exchange.responded) record.error = 'upstream response truncated'
+    record.durationMs = Math.round((performance.now() - started) * 100) / 100
+    record.bytes = exchange?.bytes ?? 0
+    deps.log(record)
+  })
+
+  if (method === 'TRACE' || method === 'CONNECT') {
+    sendProblem(
+      req,
+      res,
+      problems.methodNotAllowed(method),
+      { requestId },
+      { allow: 'GET, HEAD, POST, PUT, PATCH, DELETE, OPTIONS' },
+    )
+    return
+  }
+  const admitted = admit(req, runtime, requestId)
+  if (isProblem(admitted)) {
+    sendProblem(req, res, admitted, { requestId })
+    return
+  }
+  const { route, host, path, query } = admitted
+  record.route = route.name
+  record.path = path
+  if (route.action.kind === 'redirect') {
+    sendRedirect(res, route.action.code, `${route.action.location}${path}${query}`, requestId)
+    return
+  }
+  const pool = runtime.pools.get(route.action.upstream)
+  if (!pool) throw new Error(`route ${route.name} has no pool`) // impossible: validated
+  const upstream = pool.def
+  record.upstream = upstream.name
+  const target = pool.pick()
+  if (!target) throw new Error(`upstream ${upstream.name} has no targets`) // impossible: validated
+  record.target = target.url.url
+
+  const limit = runtime.config.limits.maxRequestBody
+  const cl = req.headers['content-length']
+  const contentLength = cl === undefined ? undefined : String(Number(cl))
+  if (limit !== undefined && contentLength !== undefined && Number(contentLength) > limit) {
+    sendProblem(req, res, problems.bodyTooLarge(limit), {
+      requestId,
+      route: route.name,
+      upstream: upstream.name,
+    })
+    return
+  }
+  const hasBody =
+    contentLength !== undefined ? contentLength !== '0' : req.headers['transfer-encoding'] !== undefined
+  const body = hasBody ? relayBody(req, limit) : null
+  if (!hasBody) req.resume()
+  const clientIp = clientAddress(req.socket.remoteAddress)
+  const publicHost = req.headers.host ?? host.name
+  const headers = requestHeaders(req.rawHeaders, {
+    clientIp,
+    trusted: runtime.isTrusted(clientIp),
+    proto: deps.proto,
+    publicHost,
+    port: req.socket.localPort ?? 0,
+    requestId,
+    upstreamHost: upstreamHostHeader(route, req, target.url),
+    contentLength:
+      hasBody || method === 'POST' || method === 'PUT' || method === 'PATCH' ? contentLength : undefined,
+    prefix: route.stripPrefix && route.path !== '/' ? route.path : undefined,
+    upgrade: false,
+  })
+  const publicOrigin = `${deps.proto}://${publicHost}`
+  exchange = new Exchange({
+    req,
+    res,
+    route,
+    upstream,
+    target,
+    dispatcher: deps.dispatchers.agent(upstream.timeouts.connect),
+    path: upstreamPath(route, target.url, path, query),
+    headers,
+    body,
+    requestId,
+    idle: deps.idle,
+    rewriteLocation: (location) => rewriteLocation(location, route, target.url, publicOrigin),
+  })
+  if (body) {
+    const ex = exchange
+    body.once('error', (err) => {
+      if (err instanceof BodyTooLarge && limit !== undefined && !res.headersSent) {
+        ex.clientClosed()
+        sendProblem(req, res, problems.bodyTooLarge(limit), {
+          requestId,
+          route: route.name,
+          upstream: upstream.name,
+        })
+      }
+    })
+    const idleMs = runtime.config.timeouts.clientBody
+    if (idleMs > 0) {
+      req.setTimeout(idleMs, () => {
+        ex.clientClosed()
+        if (!res.headersSent)
+          sendProblem(req, res, problems.clientTimeout(), {
+            requestId,
+            route: route.name,
+            upstream: upstream.name,
+          })
+        req.socket.destroySoon()
+      })
+      req.once('end', () => req.socket?.setTimeout(0))
+    }
+  }
+  exchange.start()
+}
+
+export type { ProxyProblem }

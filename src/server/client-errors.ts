@@ -1,0 +1,38 @@
+/** Answers for requests Node's HTTP parser rejected before any handler ran (bad framing, oversized headers...). */
+
+import { randomUUID } from 'node:crypto'
+import type { Duplex } from 'node:stream'
+import { reasonPhrase } from '../proxy/errors.js'
+
+function statusFor(code: string | undefined): number {
+  switch (code) {
+    case 'HPE_HEADER_OVERFLOW':
+      return 431
+    case 'ERR_HTTP_REQUEST_TIMEOUT':
+    case 'ERR_HTTP_HEADERS_TIMEOUT':
+      return 408
+    case 'HPE_CHUNK_EXTENSIONS_OVERFLOW':
+      return 413
+    default:
+      return 400
+  }
+}
+
+const DETAIL: Record<number, string> = {
+  400: 'The request could not be parsed.',
+  408: 'The request headers did not arrive in time.',
+  413: 'The request is too large.',
+  431: 'The request headers are too large.',
+}
+
+export function answerClientError(err: Error & { code?: string }, socket: Duplex): void {
+  if (err.code === 'ECONNRESET' || !socket.writable) {
+    socket.destroy()
+    return
+  }
+  const status = statusFor(err.code)
+  const body = `${status} ${reasonPhrase(status)}: ${DETAIL[status] ?? 'Bad request.'}\n`
+  socket.end(
+    `HTTP/1.1 ${status} ${reasonPhrase(status)}\r\ncontent-type: text/plain; charset=utf-8\r\ncontent-length: ${Buffer.byteLength(body)}\r\nx-request-id: ${randomUUID()}\r\nconnection: close\r\n\r\n${body}`,
+  )
+}
