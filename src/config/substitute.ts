@@ -1,5 +1,5 @@
 /** Applies ${VAR} substitution to every scalar value of a parsed YAML document, in place. */
-import { type Document, isScalar, parse, Scalar, visit } from 'yaml'
+import { type Document, parse, Scalar, visit } from 'yaml'
 import { type Env, substituteEnv } from './env.js'
 
 export interface SubstitutionProblem {

@@ -118,8 +118,23 @@ export class Switchboard {
     return this.server.address() as AddressInfo
   }
 
-  async close(): Promise<void> {
+  /**
+   * Stops accepting, lets requests in flight finish for up to `graceMs`, then closes what is left. WebSocket tunnels
+   * are closed at once.
+   */
+  async close(graceMs = 10_000): Promise<void> {
     this.tunnels.destroyAll()
+    if (this.server.listening) {
+      await new Promise<void>((resolve) => {
+        const force = setTimeout(() => this.server.closeAllConnections(), graceMs)
+        force.unref()
+        this.server.close(() => {
+          clearTimeout(force)
+          resolve()
+        })
+        this.server.closeIdleConnections()
+      })
+    }
     await this.app.close()
     this.idle.stop()
     await this.dispatchers.close()
