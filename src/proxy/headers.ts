@@ -109,8 +109,8 @@ export function requestHeaders(raw: readonly string[], ctx: ForwardContext): str
     if (listed?.has(lower) || lower.includes('_') || lower === 'x-request-id') continue
     if (FORWARDING.has(lower)) {
       if (!ctx.trusted || lower === 'x-forwarded-prefix') continue
-      kept[lower] = kept[lower] === undefined ? value : `${kept[lower]}, ${value}`
-      if (lower === 'x-forwarded-for' || lower === 'forwarded' || lower === 'x-real-ip') out.push(name, value)
+      if (lower === 'forwarded' || lower === 'x-real-ip') out.push(name, value)
+      else kept[lower] = kept[lower] === undefined ? value : `${kept[lower]}, ${value}`
       continue
     }
     out.push(name, value)
@@ -118,14 +118,7 @@ export function requestHeaders(raw: readonly string[], ctx: ForwardContext): str
   if (ctx.contentLength !== undefined) out.push('content-length', ctx.contentLength)
   if (ctx.upgrade) out.push('connection', 'Upgrade', 'upgrade', 'websocket')
   const xff = kept['x-forwarded-for']
-  if (xff !== undefined) {
-    // keep the trusted peer's list and append this hop
-    const index = out.findIndex((v, i) => i % 2 === 0 && v.toLowerCase() === 'x-forwarded-for')
-    out.splice(index, 2)
-    out.push('x-forwarded-for', `${xff}, ${ctx.clientIp}`)
-  } else {
-    out.push('x-forwarded-for', ctx.clientIp)
-  }
+  out.push('x-forwarded-for', xff === undefined ? ctx.clientIp : `${xff}, ${ctx.clientIp}`)
   out.push('x-forwarded-proto', kept['x-forwarded-proto'] ?? ctx.proto)
   out.push('x-forwarded-host', kept['x-forwarded-host'] ?? ctx.publicHost)
   out.push('x-forwarded-port', kept['x-forwarded-port'] ?? String(ctx.port))

@@ -1,0 +1,175 @@
+import t from 'tap'
+import { substituteEnv } from '../../src/config/env.js'
+import { parseConfig } from '../../src/config/load.js'
+
+function problems(yaml: string, env: Record<string, string> = {}): string[] {
+  const r = parseConfig(yaml, 'routes.yaml', env)
+  if (r.ok) return []
+  return r.error.lines()
+}
+
+t.test('the issue example is valid and resolves as documented', async (t) => {
+  const r = parseConfig(
+    `listen:
+  http: 80
+trustedProxies: []
+upstreams:
+  web:
+    targets: [http://127.0.0.1:3000]
+  api:
+    targets: [http://127.0.0.1:8080, http://127.0.0.1:8081]
+    timeouts: { connect: 5s, response: 60s }
+routes:
+  - host: app.localhost
+    upstream: web
+  - host: app.localhost
+    path: /api
+    stripPrefix: true
+    upstream: api
+  - host: docs.localhost
+    to: 4000
+  - host: old.localhost
+    redirect: https://app.localhost
+`,
+    'routes.yaml',
+    {},
+  )
+  if (!r.ok) throw new Error(r.error.message)
+  const c = r.config
+  t.same(c.listen.http, { host: undefined, port: 80 })
+  t.same(c.upstreams.get('api')?.timeouts, { connect: 5000, response: 60000, idle: 60000 })
+  t.equal(c.routes[1]?.stripPrefix, true)
+  t.equal(c.routes[1]?.path, '/api')
+  const docs = c.routes[2]
+  t.equal(docs?.action.kind, 'proxy')
+  const inline = docs?.action.kind === 'proxy' ? c.upstreams.get(docs.action.upstream) : undefined
+  t.equal(inline?.targets[0]?.url, 'http://127.0.0.1:4000')
+  t.same(c.routes[3]?.action, { kind: 'redirect', location: 'https://app.localhost', code: 308 })
+  t.equal(c.routes[0]?.preserveHost, true)
+})
+
+t.test('every problem at once, each with line:col and path', async (t) => {
+  const lines = problems(`listen:
+  http: 99999
+upstreams:
+  api:
+    targets: [http://127.0.0.1:8080, "ftp://x"]
+    timeouts: { connect: 5, idel: 1s }
+routes:
+  - host: app.localhost
+    upstream: web
+  - host: app.localhost
+    path: /api
+    upstream: apii
+  - host: docs.localhost
+    to: 4000
+    upstream: api
+  - host: "app.*.com"
+    redirect: https://app.localhost
+  - host: APP.localhost.
+    upstrem: api
+  - path: /x
+    redirect: "not a url"
+`)
+  t.same(lines, [
+    'routes.yaml:2:9 listen.http: port 99999 is out of range (1-65535)',
+    'routes.yaml:5:38 upstreams.api.targets[1]: target "ftp://x" must use http:// or https://, not ftp://',
+    'routes.yaml:6:26 upstreams.api.timeouts.connect: expected a duration such as "500ms", "5s" or "2m", got number 5',
+    'routes.yaml:6:29 upstreams.api.timeouts.idel: unknown key "idel" (did you mean "idle"?)',
+    'routes.yaml:9:15 routes[0].upstream: unknown upstream "web"',
+    'routes.yaml:12:15 routes[1].upstream: unknown upstream "apii" (did you mean "api"?)',
+    'routes.yaml:14:5 routes[2].to: a route takes only one of "upstream", "to" and "redirect" (found "upstream" and "to")',
+    'routes.yaml:16:11 routes[3].host: host "app.*.com": "*" is only allowed as the whole first label ("*.example.com")',
+    'routes.yaml:18:5 routes[4]: a route needs one of "upstream", "to" or "redirect"',
+    'routes.yaml:18:5 routes[4]: duplicate route: routes[0] already matches host "app.localhost" and path "/"',
+    'routes.yaml:19:5 routes[4].upstrem: unknown key "upstrem" (did you mean "upstream"?)',
+    'routes.yaml:21:15 routes[5].redirect: invalid redirect "not a url": write an absolute URL such as "https://app.localhost"',
+  ])
+})
+
+t.test('wrong types, bad ports and hosts, unknown top-level keys', async (t) => {
+  const lines = problems(`listen: { http: "localhost:http" }
+trustedProxies: 10.0.0.0/8
+route: []
+routes:
+  - host: 42
+    to: 70000
+  - host: "app.localhost:3000"
+    to: 3000
+  - host: "*.*.x"
+    to: "localhost:3000"
+  - path: api
+    to: 3000
+  - path: /api/*
+    to: 3000
+`)
+  t.match(lines.join('\n'), /routes\.yaml:1:17 listen\.http: invalid listen address "localhost:http"/)
+  t.match(
+    lines.join('\n'),
+    /routes\.yaml:2:17 trustedProxies: expected a list of CIDR blocks, got the text "10\.0\.0\.0\/8"/,
+  )
+  t.match(lines.join('\n'), /routes\.yaml:3:1 route: unknown key "route" \(did you mean "routes"\?\)/)
+  t.match(lines.join('\n'), /routes\.yaml:5:11 routes\[0\]\.host: expected a host name/)
+  t.match(lines.join('\n'), /routes\.yaml:6:9 routes\[0\]\.to: port 70000 is out of range/)
+  t.match(lines.join('\n'), /routes\.yaml:7:11 routes\[1\]\.host: host "app\.localhost:3000" has a port/)
+  t.match(lines.join('\n'), /routes\.yaml:9:11 routes\[2\]\.host: host "\*\.\*\.x"/)
+  t.match(lines.join('\n'), /routes\.yaml:10:9 routes\[2\]\.to: invalid target "localhost:3000"/)
+  t.match(lines.join('\n'), /routes\.yaml:11:11 routes\[3\]\.path: path "api" must start with "\/"/)
+  t.match(lines.join('\n'), /routes\.yaml:13:11 routes\[4\]\.path: .*drop the "\*"/)
+})
+
+t.test('YAML syntax errors report line and column', async (t) => {
+  const lines = problems('routes:\n  - host: a\n   to: 3000\n')
+  t.equal(lines.length > 0, true)
+  t.match(lines[0], /^routes\.yaml:3:\d+ YAML syntax error: /)
+  const dup = problems('routes:\n  - to: 1\nroutes:\n  - to: 2\n')
+  t.match(dup[0], /^routes\.yaml:3:1 YAML syntax error: .*[Uu]nique/)
+  t.same(problems(''), ['routes.yaml:1:1 the file is empty: it needs at least a "routes:" list'])
+  t.match(problems('routes: []\n')[0], /routes\.yaml:1:9 routes: there are no routes/)
+})
+
+t.test('environment substitution', async (t) => {
+  const yaml = `listen:
+  http: \${PORT:-8080}
+routes:
+  - host: \${HOST}
+    to: "\${TARGET:-http://127.0.0.1:3000}"
+`
+  const r = parseConfig(yaml, 'routes.yaml', { HOST: 'app.localhost' })
+  if (!r.ok) throw new Error(r.error.message)
+  t.equal(r.config.listen.http.port, 8080, 'plain scalars are re-typed after substitution')
+  t.same(r.config.routes[0]?.hosts, [{ kind: 'exact', host: 'app.localhost' }])
+  const missing = problems(yaml)
+  t.same(
+    missing[0],
+    'routes.yaml:4:11 environment variable HOST is not set and has no default (write ${HOST:-value})',
+  )
+  t.same(substituteEnv('a${X}b${Y:-d}${Z-e}$${lit}', { X: '1', Y: '', Z: '' }), {
+    value: 'a1bd${lit}',
+    problems: [],
+  })
+  t.equal(substituteEnv('${bad name}', {}).problems.length, 1)
+  t.equal(substituteEnv('${UNCLOSED', {}).problems.length, 1)
+})
+
+t.test('durations, sizes, trusted proxies and timeouts', async (t) => {
+  const r = parseConfig(
+    `trustedProxies: [10.0.0.0/8, "::1"]
+timeouts: { clientHeader: 2s, clientBody: 1.5m, keepAlive: 500ms }
+limits: { maxRequestBody: 10MiB }
+upstreams:
+  u: { targets: [3000], timeouts: { idle: 1h } }
+routes:
+  - upstream: u
+`,
+    'routes.yaml',
+    {},
+  )
+  if (!r.ok) throw new Error(r.error.message)
+  t.same(r.config.timeouts, { clientHeader: 2000, clientBody: 90000, keepAlive: 500 })
+  t.equal(r.config.limits.maxRequestBody, 10 * 1024 * 1024)
+  t.equal(r.config.upstreams.get('u')?.timeouts.idle, 3_600_000)
+  t.equal(r.config.trustedProxies.length, 2)
+  t.match(problems('timeouts: { clientHeader: 10 }\nroutes: [ { to: 1 } ]\n')[0], /expected a duration/)
+  t.match(problems('timeouts: { clientHeader: 10x }\nroutes: [ { to: 1 } ]\n')[0], /invalid duration "10x"/)
+})
