@@ -20,7 +20,11 @@ export function req(
         port,
         path,
         method: opts.method ?? 'GET',
-        headers: { host: opts.host ?? 'localhost', ...opts.headers },
+        headers: {
+          host: opts.host ?? 'localhost',
+          ...(opts.body !== undefined ? { 'content-length': String(Buffer.byteLength(opts.body)) } : {}),
+          ...opts.headers,
+        },
         agent: false,
       },
       (res) => {

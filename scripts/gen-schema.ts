@@ -1,0 +1,53 @@
+/**
+ * npm run schema              writes schema/routes.schema.json from the zod ConfigSchema
+ * npm run schema -- --check   writes nothing; exits 1 if the committed file is missing or out of date (for CI)
+ */
+import { mkdir, readFile, writeFile } from 'node:fs/promises'
+import { dirname } from 'node:path'
+import { parseArgs } from 'node:util'
+import { renderRoutesSchema, SCHEMA_PATH, SCHEMA_RELATIVE_PATH } from './routes-schema.js'
+
+async function readCommitted(): Promise<string | undefined> {
+  try {
+    return await readFile(SCHEMA_PATH, 'utf8')
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return undefined
+    throw err
+  }
+}
+
+async function main(argv: string[]): Promise<number> {
+  const { values } = parseArgs({ args: argv, options: { check: { type: 'boolean', default: false } } })
+  const expected = renderRoutesSchema()
+  const committed = await readCommitted()
+  if (values.check) {
+    if (committed === expected) {
+      process.stdout.write(`${SCHEMA_RELATIVE_PATH} is up to date\n`)
+      return 0
+    }
+    process.stderr.write(
+      committed === undefined
+        ? `${SCHEMA_RELATIVE_PATH} is missing: run "npm run schema" and commit it\n`
+        : `${SCHEMA_RELATIVE_PATH} is out of date with src/config/schema.ts: run "npm run schema" and commit it\n`,
+    )
+    return 1
+  }
+  if (committed === expected) {
+    process.stdout.write(`${SCHEMA_RELATIVE_PATH} is up to date\n`)
+    return 0
+  }
+  await mkdir(dirname(SCHEMA_PATH), { recursive: true })
+  await writeFile(SCHEMA_PATH, expected)
+  process.stdout.write(`wrote ${SCHEMA_RELATIVE_PATH}\n`)
+  return 0
+}
+
+main(process.argv.slice(2)).then(
+  (code) => {
+    process.exitCode = code
+  },
+  (err: unknown) => {
+    process.stderr.write(`gen-schema: ${(err as Error).message}\n`)
+    process.exitCode = 2
+  },
+)
