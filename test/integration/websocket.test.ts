@@ -85,7 +85,11 @@ routes:
     t.match(ws.extensions, /permessage-deflate/, 'extension negotiated end to end')
     const hs = up.seen[0]
     t.equal(hs?.url, '/?token=abc')
-    t.equal(hs?.headers['sec-websocket-protocol'], 'vite-hmr,vite-ping', 'both subprotocols, as the client wrote them')
+    t.equal(
+      hs?.headers['sec-websocket-protocol'],
+      'vite-hmr,vite-ping',
+      'both subprotocols, as the client wrote them',
+    )
     t.equal(hs?.headers.origin, 'http://app.localhost')
     t.equal(hs?.headers.cookie, 'session=s1')
     t.equal(hs?.headers.host, 'app.localhost')
