@@ -30,6 +30,11 @@ export const problems = {
     code: 'SB_BODY_TOO_LARGE',
     detail: `The request body is larger than the ${limit}-byte limit (limits.maxRequestBody).`,
   }),
+  internal: (): ProxyProblem => ({
+    status: 500,
+    code: 'SB_INTERNAL',
+    detail: 'Switchboard hit an internal error; it has been logged.',
+  }),
   unsupportedEncoding: (): ProxyProblem => ({
     status: 501,
     code: 'SB_UNSUPPORTED_TRANSFER_ENCODING',

@@ -71,6 +71,16 @@ export class Exchange implements Dispatcher.DispatchHandler, Watched {
     const { init } = this
     init.target.inflight++
     init.target.requests++
+    try {
+      this.dispatch()
+    } catch (err) {
+      // undici refuses some requests synchronously (e.g. a header value it will not send)
+      this.onResponseError(undefined, err as Error)
+    }
+  }
+
+  private dispatch(): void {
+    const { init } = this
     init.dispatcher.dispatch(
       {
         origin: init.target.url.origin,
@@ -151,7 +161,7 @@ export class Exchange implements Dispatcher.DispatchHandler, Watched {
     this.init.res.end()
   }
 
-  onResponseError(_controller: Controller, err: Error): void {
+  onResponseError(_controller: Controller | undefined, err: Error): void {
     this.release()
     this.error = err
     const { req, res } = this.init

@@ -30,6 +30,12 @@ export function answerClientError(err: Error & { code?: string }, socket: Duplex
     socket.destroy()
     return
   }
+  // A response already on the wire (a pipelined request went bad while the previous one was answered): writing a
+  // status line now would splice it into that response. Close after what was written instead.
+  if ((socket as Duplex & { _httpMessage?: { headersSent?: boolean } | null })._httpMessage?.headersSent) {
+    socket.end()
+    return
+  }
   const status = statusFor(err.code)
   const body = `${status} ${reasonPhrase(status)}: ${DETAIL[status] ?? 'Bad request.'}\n`
   socket.end(

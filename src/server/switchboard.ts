@@ -73,7 +73,16 @@ export class Switchboard {
     // The proxy runs in onRequest: no body parsing, no later hooks; the raw request streams straight upstream.
     this.app.addHook('onRequest', (request, reply, _done) => {
       reply.hijack()
-      handleRequest(request.raw, reply.raw, deps)
+      try {
+        handleRequest(request.raw, reply.raw, deps)
+      } catch (err) {
+        // A bug, not bad input: answer and log it rather than leave the client hanging.
+        this.logger.error(
+          { err: { message: (err as Error).message, stack: (err as Error).stack } },
+          'internal error',
+        )
+        sendProblem(request.raw, reply.raw, problems.internal(), { requestId: String(request.id) })
+      }
     })
     const methods = this.app.supportedMethods.filter((m) => m !== 'CONNECT')
     this.app.route({ method: methods, url: '*', handler: async () => undefined })
