@@ -13,8 +13,8 @@ export const SCHEMA_PATH = fileURLToPath(new URL(`../${SCHEMA_RELATIVE_PATH}`, i
 const TITLE = 'Switchboard routes.yaml'
 const DESCRIPTION = [
   'Switchboard routing table (routes.yaml): listeners, upstreams and routes. Reference: docs/configuration.md.',
-  'Any value may be written as ${VAR}, ${VAR:-default} or ${VAR-default}: Switchboard substitutes the environment',
-  'before it validates, so this schema describes the file after substitution (an editor may flag a ${VAR} where a',
+  `Any value may be written as \${VAR}, \${VAR:-default} or \${VAR-default}: Switchboard substitutes the environment`,
+  `before it validates, so this schema describes the file after substitution (an editor may flag a \${VAR} where a`,
   'boolean, a redirect code or a duration is expected even though Switchboard accepts it).',
 ].join(' ')
 

@@ -3,7 +3,7 @@
  * and build the Config. Every problem is collected and reported at once, each with its line and column.
  */
 import { readFile } from 'node:fs/promises'
-import { LineCounter, parseDocument } from 'yaml'
+import { type Document, LineCounter, parseDocument, visit } from 'yaml'
 import { buildConfig } from './build.js'
 import type { Env } from './env.js'
 import { ConfigError, type ConfigIssue } from './issues.js'
@@ -32,7 +32,21 @@ export function parseConfig(text: string, file: string, env: Env): LoadResult {
     const pos = lines.linePos(p.offset)
     issues.push({ path: [], message: p.message, line: pos.line, col: pos.col })
   }
-  const data: unknown = doc.toJS({ maxAliasCount: 100 })
+  const aliases = unresolvedAliases(doc)
+  if (aliases.length > 0) {
+    for (const a of aliases) {
+      const pos = lines.linePos(a.offset)
+      issues.push({ path: [], message: a.message, line: pos.line, col: pos.col })
+    }
+    return { ok: false, error: new ConfigError(file, issues) }
+  }
+  let data: unknown
+  try {
+    data = doc.toJS({ maxAliasCount: 100 })
+  } catch (err) {
+    issues.push({ path: [], message: `YAML error: ${(err as Error).message}`, line: 1, col: 1 })
+    return { ok: false, error: new ConfigError(file, issues) }
+  }
   if (data === null || data === undefined) {
     issues.push({
       path: [],
@@ -79,4 +93,21 @@ function dedupe(issues: ConfigIssue[]): ConfigIssue[] {
     seen.add(key)
     return true
   })
+}
+
+/** `host: *.example.com` unquoted is a YAML alias to an anchor named ".example.com": say so, with the fix. */
+function unresolvedAliases(doc: Document): { offset: number; message: string }[] {
+  const out: { offset: number; message: string }[] = []
+  visit(doc, {
+    Alias(_key, node) {
+      if (node.resolve(doc) === undefined) {
+        const text = `*${node.source}`
+        out.push({
+          offset: node.range?.[0] ?? 0,
+          message: `YAML reads ${text} as an alias (a reference to an anchor "&${node.source}"); quote it: "${text}"`,
+        })
+      }
+    },
+  })
+  return out
 }

@@ -151,7 +151,7 @@ export const ConfigSchema = z
       })
       .optional()
       .describe(
-        'Peers whose X-Forwarded-* / Forwarded headers are kept (appended to). None by default, not even loopback.',
+        'Peers (CIDRs) whose forwarding headers are trusted: their X-Forwarded-For is appended to, their X-Forwarded-Proto/-Host/-Port, Forwarded and X-Real-IP are passed on. None by default, not even loopback.',
       ),
     timeouts: ServerTimeouts.optional(),
     limits: z

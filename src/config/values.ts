@@ -153,7 +153,7 @@ export function parsePathPrefix(input: string): Parsed<string> {
   if (text.split('/').some((s) => s === '.' || s === '..'))
     return fail(`path "${input}" must not contain "." or ".." segments`)
   if (/%(?![0-9A-Fa-f]{2})/.test(text)) return fail(`path "${input}" has a malformed %-escape`)
-  const trimmed = text.replace(/\/+$/, '')
+  const trimmed = decodeUnreserved(text).replace(/\/+$/, '')
   return ok(trimmed === '' ? '/' : trimmed)
 }
 
@@ -217,4 +217,13 @@ export function parseRedirect(input: string): Parsed<string> {
     return fail(`redirect "${text}" must not have a query or fragment (the request's own are kept)`)
   }
   return ok(`${url.origin}${url.pathname.replace(/\/+$/, '')}`)
+}
+
+const UNRESERVED_ESCAPE = /%(2[dDeE]|5[fF]|7[eE]|[46][1-9a-fA-F]|[57][0-9aA]|3[0-9])/g
+
+/** Decodes %-escapes of unreserved characters (ALPHA, DIGIT, "-", ".", "_", "~"); leaves every other escape alone. */
+export function decodeUnreserved(path: string): string {
+  return path.includes('%')
+    ? path.replace(UNRESERVED_ESCAPE, (e) => String.fromCharCode(Number.parseInt(e.slice(1), 16)))
+    : path
 }

@@ -118,6 +118,13 @@ export class Exchange implements Dispatcher.DispatchHandler, Watched {
     headers: Record<string, string | string[] | undefined>,
   ): void {
     if (statusCode < 200) return
+    // RFC 9110 15: codes above 599 are invalid. A transfer coding other than chunked would be relayed still coded
+    // while the Transfer-Encoding header (hop-by-hop) is dropped: the client could not decode it.
+    const te = headers['transfer-encoding']
+    if (statusCode > 599 || (te !== undefined && String(te).trim().toLowerCase() !== 'chunked')) {
+      controller.abort(new ProxyAbort('invalid upstream response', 'SB_BAD_RESPONSE'))
+      return
+    }
     const { res, requestId, rewriteLocation, idle } = this.init
     if (this.clientGone || res.destroyed) {
       controller.abort(new ProxyAbort('client closed the connection', 'SB_CLIENT_ABORT'))

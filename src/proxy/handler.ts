@@ -75,6 +75,14 @@ export function admit(req: IncomingMessage, runtime: Runtime, requestId: string)
   }
   const host = parseRequestHost(hostHeader)
   if (!host) return problems.badRequest('Missing or malformed Host header.')
+  if (target.authority !== undefined && req.headers.host !== undefined) {
+    // Absolute form: the authority picks the route (RFC 9112 3.2.2); a different Host would reach that upstream
+    // claiming to be another site.
+    const claimed = parseRequestHost(req.headers.host)
+    const portsDiffer = claimed?.port !== undefined && host.port !== undefined && claimed.port !== host.port
+    if (!claimed || claimed.name !== host.name || portsDiffer)
+      return problems.badRequest('The request target and the Host header name different hosts.')
+  }
   const route = runtime.table.match(host.name, target.path)
   if (!route) return problems.noRoute(host.name)
   return { requestId, host, path: target.path, query: target.query, route }

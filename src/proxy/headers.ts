@@ -3,9 +3,9 @@
  *
  * Request: hop-by-hop headers and every name the client's Connection lists are dropped (never Host or
  * Content-Length, which are set by the proxy); `TE` survives only as `trailers`; `Expect` is dropped (Node already
- * answered 100 Continue); headers with "_" in the name are dropped (nginx's default: they alias dashes in CGI-style
- * apps); client X-Forwarded-*, Forwarded and X-Real-IP are dropped unless the peer is trusted; the proxy then sets
- * X-Forwarded-For/-Proto/-Host/-Port and X-Request-Id.
+ * answered 100 Continue); headers with "_" or "." in the name are dropped (nginx drops "_" by default: both alias
+ * dashes in CGI-style apps); client X-Forwarded-*, Forwarded and X-Real-IP are dropped unless the peer is trusted;
+ * the proxy then sets X-Forwarded-For/-Proto/-Host/-Port and X-Request-Id.
  *
  * Response: hop-by-hop headers and every name the upstream's Connection lists are dropped; Location is rewritten by
  * the caller.
@@ -106,7 +106,7 @@ export function requestHeaders(raw: readonly string[], ctx: ForwardContext): str
       if (lower === 'te' && value.trim().toLowerCase() === 'trailers') out.push('te', 'trailers')
       continue
     }
-    if (listed?.has(lower) || lower.includes('_') || lower === 'x-request-id') continue
+    if (listed?.has(lower) || lower.includes('_') || lower.includes('.') || lower === 'x-request-id') continue
     if (FORWARDING.has(lower)) {
       if (!ctx.trusted || lower === 'x-forwarded-prefix') continue
       if (lower === 'forwarded' || lower === 'x-real-ip') out.push(name, value)

@@ -188,12 +188,16 @@ export function handleUpgrade(
       target.inflight--
     }
   }
-  const responseTimer = setTimeout(() => {
-    const e = new Error('response timeout') as Error & { code: string }
-    e.code = 'UND_ERR_HEADERS_TIMEOUT'
-    fail(e)
-    release()
-  }, upstream.timeouts.response)
+  // timeouts.response 0 = no limit
+  const responseTimer =
+    upstream.timeouts.response > 0
+      ? setTimeout(() => {
+          const e = new Error('response timeout') as Error & { code: string }
+          e.code = 'UND_ERR_HEADERS_TIMEOUT'
+          fail(e)
+          release()
+        }, upstream.timeouts.response)
+      : undefined
   upReq.once('socket', (s) => {
     s.once('connect', () => upReq.setTimeout(0))
   })

@@ -3,8 +3,8 @@
  * - Only origin-form ("/p?q") and absolute-form ("http://h/p?q") are proxied.
  * - Percent-escapes of unreserved characters are decoded (so "/%61pi" routes like "/api"); others are kept verbatim
  *   and never decoded twice ("%252e" stays "%252e").
- * - Dot-segments, raw or encoded ("..", "%2e%2e", ".%2e", "..;"), backslashes and NUL are refused: a proxy that routes
- *   by prefix must not let "/api/../admin" reach anything but a 400.
+ * - Dot-segments, raw or encoded ("..", "%2e%2e", ".%2e", "..;", "..%3b"), backslashes (raw or "%5c") and NUL are
+ *   refused: a proxy that routes by prefix must not let "/api/../admin" reach anything but a 400.
  */
 export type Target =
   | { ok: true; path: string; query: string; authority: string | undefined }
@@ -29,7 +29,8 @@ export function parseTarget(url: string): Target {
   if (path.includes('#') || query.includes('#'))
     return { ok: false, reason: 'a fragment is not allowed in a request' }
   if (/%(?![0-9A-Fa-f]{2})/.test(path)) return { ok: false, reason: 'malformed percent-encoding in the path' }
-  if (/%00/.test(path) || path.includes('\\')) return { ok: false, reason: 'forbidden character in the path' }
+  if (/%00|%5c/i.test(path) || path.includes('\\'))
+    return { ok: false, reason: 'forbidden character in the path' }
   path = path.replace(UNRESERVED, (esc) => String.fromCharCode(Number.parseInt(esc.slice(1), 16)))
   for (const segment of path.split(SEPARATOR)) {
     if (isDotSegment(segment))
@@ -39,7 +40,7 @@ export function parseTarget(url: string): Target {
 }
 
 function isDotSegment(segment: string): boolean {
-  const s = segment.split(';')[0] as string
+  const s = segment.split(/;|%3b/i)[0] as string
   return s === '.' || s === '..'
 }
 

@@ -38,7 +38,7 @@ export class Switchboard {
       headersTimeout: t.clientHeader,
       requestTimeout: 0,
       keepAliveTimeout: t.keepAlive,
-      connectionsCheckingInterval: Math.min(1000, t.clientHeader),
+      connectionsCheckingInterval: Math.max(250, Math.min(1000, t.clientHeader || 1000)),
       requireHostHeader: true,
       joinDuplicateHeaders: false,
       noDelay: true,

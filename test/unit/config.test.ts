@@ -173,3 +173,16 @@ routes:
   t.match(problems('timeouts: { clientHeader: 10 }\nroutes: [ { to: 1 } ]\n')[0], /expected a duration/)
   t.match(problems('timeouts: { clientHeader: 10x }\nroutes: [ { to: 1 } ]\n')[0], /invalid duration "10x"/)
 })
+
+t.test('an unquoted wildcard host is explained, not a crash', async (t) => {
+  t.same(problems('routes:\n  - host: *.example.com\n    to: 3000\n'), [
+    'routes.yaml:2:11 YAML reads *.example.com as an alias (a reference to an anchor "&.example.com"); quote it: "*.example.com"',
+  ])
+  t.same(problems('routes:\n  - host: ""\n    to: 1\n'), ['routes.yaml:2:11 routes[0].host: host must not be empty'])
+})
+
+t.test('route paths are normalised like request paths', async (t) => {
+  const r = parseConfig('routes:\n  - { path: /%61pi/, to: 1 }\n', 'routes.yaml', {})
+  if (!r.ok) throw new Error(r.error.message)
+  t.equal(r.config.routes[0]?.path, '/api')
+})
