@@ -1,14 +1,17 @@
 /** Turns the schema's output into the defaulted, immutable Config the proxy runs on. Pure. */
 import {
   type Config,
+  DEFAULT_HEALTH_CHECK,
   DEFAULT_HTTP_PORT,
+  DEFAULT_PASSIVE,
   DEFAULT_REDIRECT_CODE,
   DEFAULT_SERVER_TIMEOUTS,
   DEFAULT_UPSTREAM_TIMEOUTS,
+  type HealthCheckDef,
   type RouteDef,
   type UpstreamDef,
 } from './model.js'
-import type { RawConfig } from './schema.js'
+import type { RawConfig, RawUpstream } from './schema.js'
 import { formatHostPattern, type HostPattern } from './values.js'
 
 export function buildConfig(source: string, raw: RawConfig): Config {
@@ -16,7 +19,12 @@ export function buildConfig(source: string, raw: RawConfig): Config {
   for (const [name, u] of Object.entries(raw.upstreams ?? {})) {
     upstreams.set(name, {
       name,
-      targets: u.targets,
+      targets: u.targets.map((t) =>
+        'origin' in t ? { ...t, weight: 1 } : { ...t.url, weight: t.weight ?? 1 },
+      ),
+      balance: u.balance ?? 'round-robin',
+      healthCheck: healthCheck(u.healthCheck),
+      passive: u.passive === false ? null : { ...DEFAULT_PASSIVE, ...stripUndefined(u.passive ?? {}) },
       timeouts: { ...DEFAULT_UPSTREAM_TIMEOUTS, ...stripUndefined(u.timeouts ?? {}) },
       inline: false,
     })
@@ -33,7 +41,10 @@ export function buildConfig(source: string, raw: RawConfig): Config {
       const upstreamName = `${name} (inline)`
       upstreams.set(upstreamName, {
         name: upstreamName,
-        targets: [r.to],
+        targets: [{ ...r.to, weight: 1 }],
+        balance: 'round-robin',
+        healthCheck: { ...DEFAULT_HEALTH_CHECK },
+        passive: { ...DEFAULT_PASSIVE },
         timeouts: { ...DEFAULT_UPSTREAM_TIMEOUTS },
         inline: true,
       })
@@ -66,4 +77,10 @@ function stripUndefined<T extends object>(o: T): Partial<{ [K in keyof T]: Exclu
   return Object.fromEntries(Object.entries(o).filter(([, v]) => v !== undefined)) as Partial<{
     [K in keyof T]: Exclude<T[K], undefined>
   }>
+}
+
+function healthCheck(raw: RawUpstream['healthCheck']): HealthCheckDef | null {
+  if (raw === false) return null
+  const given = stripUndefined(raw ?? {})
+  return { ...DEFAULT_HEALTH_CHECK, ...given, kind: given.path === undefined ? 'tcp' : 'http' }
 }

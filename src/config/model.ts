@@ -1,5 +1,6 @@
 /** The validated, defaulted routing table that the rest of Switchboard runs on. Immutable once built. */
-import type { Cidr, HostPattern, ListenAddress, TargetUrl } from './values.js'
+import type { BalancePolicy } from '../upstreams/balance.js'
+import type { Cidr, HostPattern, ListenAddress, StatusRanges, TargetUrl } from './values.js'
 
 export interface UpstreamTimeouts {
   connect: number
@@ -7,9 +8,35 @@ export interface UpstreamTimeouts {
   idle: number
 }
 
+export interface TargetDef extends TargetUrl {
+  weight: number
+}
+
+export interface HealthCheckDef {
+  /** "tcp" connects and closes; "http" sends GET path and checks the status. */
+  kind: 'tcp' | 'http'
+  path: string | undefined
+  interval: number
+  timeout: number
+  expectStatus: StatusRanges
+  rise: number
+  fall: number
+}
+
+export interface PassiveDef {
+  failures: number
+  ejectFor: number
+  on5xx: boolean
+}
+
 export interface UpstreamDef {
   name: string
-  targets: readonly TargetUrl[]
+  targets: readonly TargetDef[]
+  balance: BalancePolicy
+  /** null when `healthCheck: false`. */
+  healthCheck: HealthCheckDef | null
+  /** null when `passive: false`. */
+  passive: PassiveDef | null
   timeouts: UpstreamTimeouts
   /** Declared by a route's `to:` rather than under `upstreams:`. */
   inline: boolean
@@ -54,5 +81,15 @@ export const DEFAULT_SERVER_TIMEOUTS: ServerTimeouts = {
   clientBody: 30_000,
   keepAlive: 75_000,
 }
+export const DEFAULT_HEALTH_CHECK: HealthCheckDef = {
+  kind: 'tcp',
+  path: undefined,
+  interval: 5_000,
+  timeout: 2_000,
+  expectStatus: [[200, 399]],
+  rise: 2,
+  fall: 3,
+}
+export const DEFAULT_PASSIVE: PassiveDef = { failures: 3, ejectFor: 30_000, on5xx: false }
 export const DEFAULT_HTTP_PORT = 80
 export const DEFAULT_REDIRECT_CODE = 308

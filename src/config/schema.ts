@@ -11,8 +11,10 @@ import {
   parseHostPattern,
   parseListen,
   parsePathPrefix,
+  parseProbePath,
   parseRedirect,
   parseSize,
+  parseStatusRanges,
   parseTarget,
 } from './values.js'
 
@@ -64,12 +66,99 @@ const UpstreamTimeouts = z
   })
   .describe('Upstream timeouts.')
 
+const WeightedTarget = z
+  .strictObject({
+    url: TargetSchema,
+    weight: z
+      .number({ error: 'expected a whole number' })
+      .int({ error: 'expected a whole number' })
+      .min(0, { error: 'weight must be 0 or more' })
+      .max(1000, { error: 'weight must be at most 1000' })
+      .optional()
+      .describe('Relative share of traffic (default 1; 0 takes the target out of rotation).'),
+  })
+  .describe('A target with a weight.')
+
+const statusText = z.union([z.number(), z.string()], {
+  error: 'expected a status code, a range such as "200-399", or a list',
+})
+export const ExpectStatus = parsedBy(
+  z.union([statusText, z.array(statusText).min(1)]),
+  parseStatusRanges,
+).describe(
+  'Status codes that count as healthy: 200, "200-399", or a list such as [200, "300-302"]. Default "200-399".',
+)
+
+const positive = (what: string) =>
+  z
+    .number({ error: `expected a whole number of ${what}` })
+    .int({ error: `expected a whole number of ${what}` })
+    .min(1, { error: `${what} must be at least 1` })
+    .max(100, { error: `${what} must be at most 100` })
+
+export const HealthCheckSchema = z
+  .strictObject({
+    path: parsedBy(z.string({ error: 'expected a path such as "/health"' }), parseProbePath)
+      .optional()
+      .describe(
+        'With a path: an HTTP GET to each target. Without (default): a TCP connect, which a dev server never notices.',
+      ),
+    interval: Duration.optional().describe('Time between probes of one target. Default 5s.'),
+    timeout: Duration.optional().describe('A probe that takes longer fails. Default 2s.'),
+    expectStatus: ExpectStatus.optional(),
+    rise: positive('passes')
+      .optional()
+      .describe('Consecutive passes for an unhealthy target to become healthy. Default 2.'),
+    fall: positive('failures')
+      .optional()
+      .describe('Consecutive failures for a target to become unhealthy. Default 3.'),
+  })
+  .describe('Active health checks. On by default; false turns them off.')
+
+export const PassiveSchema = z
+  .strictObject({
+    failures: positive('failures')
+      .optional()
+      .describe(
+        'Consecutive failed requests (connect errors, resets, timeouts) that eject a target. Default 3.',
+      ),
+    ejectFor: Duration.optional().describe(
+      'How long an ejected target gets no traffic (a passing probe re-admits it sooner). Default 30s.',
+    ),
+    on5xx: z.boolean().optional().describe('Count 5xx answers as failures too. Default false.'),
+  })
+  .describe('Passive health checks from real traffic. On by default; false turns them off.')
+
+export const BalanceSchema = z
+  .enum(['round-robin', 'least-connections', 'random', 'ip-hash'], {
+    error: 'expected one of round-robin, least-connections, random, ip-hash',
+  })
+  .describe('How requests are spread over healthy targets. Default round-robin (weighted).')
+
 export const UpstreamSchema = z
   .strictObject({
     targets: z
-      .array(TargetSchema, { error: 'expected a list of target URLs' })
+      .array(
+        z.union([TargetSchema, WeightedTarget], {
+          error: 'expected a target URL, a port, or { url, weight }',
+        }),
+        {
+          error: 'expected a list of target URLs',
+        },
+      )
       .min(1, { error: 'an upstream needs at least one target' })
-      .describe('Where requests go. Requests are spread over the targets in turn.'),
+      .describe('Where requests go: URLs, bare ports, or { url, weight }.'),
+    balance: BalanceSchema.optional(),
+    healthCheck: z
+      .union([z.literal(false), HealthCheckSchema], {
+        error: 'expected false or a map of health check settings',
+      })
+      .optional(),
+    passive: z
+      .union([z.literal(false), PassiveSchema], {
+        error: 'expected false or a map of passive check settings',
+      })
+      .optional(),
     timeouts: UpstreamTimeouts.optional(),
   })
   .describe('A named group of targets that routes send requests to.')

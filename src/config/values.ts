@@ -227,3 +227,29 @@ export function decodeUnreserved(path: string): string {
     ? path.replace(UNRESERVED_ESCAPE, (e) => String.fromCharCode(Number.parseInt(e.slice(1), 16)))
     : path
 }
+
+export type StatusRanges = readonly (readonly [number, number])[]
+
+/** `200`, `"200-399"`, `[200, "300-302"]` -> [[200,200],[200,399]...]. */
+export function parseStatusRanges(input: number | string | (number | string)[]): Parsed<StatusRanges> {
+  const items = Array.isArray(input) ? input : [input]
+  const out: [number, number][] = []
+  for (const item of items) {
+    const m = /^\s*(\d{3})\s*(?:-\s*(\d{3})\s*)?$/.exec(String(item))
+    const lo = m ? Number(m[1]) : Number.NaN
+    const hi = m ? Number(m[2] ?? m[1]) : Number.NaN
+    if (!m || lo < 100 || hi > 599 || lo > hi) {
+      return fail(`invalid status "${item}": write a code (200), a range ("200-399") or a list of them`)
+    }
+    out.push([lo, hi])
+  }
+  return ok(out)
+}
+
+/** A health-check path: starts with "/", may carry a query. */
+export function parseProbePath(input: string): Parsed<string> {
+  const text = input.trim()
+  if (!text.startsWith('/')) return fail(`health check path "${input}" must start with "/"`)
+  if (/[\s#]/.test(text)) return fail(`health check path "${input}" must not contain spaces or "#"`)
+  return ok(text)
+}

@@ -1,13 +1,16 @@
 /**
  * Targets and their per-target state. A Target belongs to the registry, keyed by its URL, not to a copy of the
- * config: a reload that keeps a target keeps its counters (and, with health checks, its health).
+ * config: a reload that keeps a target keeps its counters and its health.
  */
 import type { UpstreamDef } from '../config/model.js'
 import type { TargetUrl } from '../config/values.js'
+import { type Balancer, type Candidate, createBalancer } from './balance.js'
+import { TargetHealth } from './health.js'
 
 export class Target {
   readonly key: string
   readonly url: TargetUrl
+  readonly health = new TargetHealth()
   /** Requests and WebSocket tunnels currently open to this target. */
   inflight = 0
   requests = 0
@@ -41,26 +44,65 @@ export class TargetRegistry {
   }
 }
 
-/** An upstream's targets and the balancing policy over them (round-robin for now). */
+class Slot implements Candidate {
+  constructor(
+    readonly target: Target,
+    readonly weight: number,
+  ) {}
+  get key(): string {
+    return this.target.key
+  }
+  get inflight(): number {
+    return this.target.inflight
+  }
+  get available(): boolean {
+    return this.target.health.isAvailable(Date.now())
+  }
+}
+
+/** An upstream's targets and the balancing policy over those that are available. */
 export class Pool {
   readonly def: UpstreamDef
   readonly targets: readonly Target[]
-  private cursor = 0
+  private readonly slots: readonly Slot[]
+  private readonly balancer: Balancer
 
   constructor(def: UpstreamDef, registry: TargetRegistry) {
     this.def = def
-    this.targets = def.targets.map((t) => registry.get(t))
+    this.slots = def.targets.map((t) => new Slot(registry.get(t), t.weight))
+    this.targets = this.slots.map((s) => s.target)
+    this.balancer = createBalancer(def.balance)
   }
 
-  /** The next target, skipping any in `exclude` (targets already tried for this request). */
-  pick(exclude?: ReadonlySet<Target>): Target | undefined {
-    const n = this.targets.length
-    for (let i = 0; i < n; i++) {
-      const t = this.targets[(this.cursor + i) % n] as Target
-      if (exclude?.has(t)) continue
-      this.cursor = (this.cursor + i + 1) % n
-      return t
+  /** The next available target, skipping any in `exclude` (targets already tried for this request). */
+  pick(clientIp = '', exclude?: ReadonlySet<Target>): Target | undefined {
+    let skip: Set<number> | undefined
+    if (exclude && exclude.size > 0) {
+      skip = new Set()
+      this.targets.forEach((t, i) => {
+        if (exclude.has(t)) skip?.add(i)
+      })
     }
-    return undefined
+    const i = this.balancer.pick(this.slots, { clientIp, exclude: skip })
+    return i === undefined ? undefined : this.targets[i]
+  }
+
+  /** Why no target is available, without addresses: "target 1: connection refused; target 2: ejected (reset)". */
+  whyDown(now = Date.now()): string {
+    return this.targets
+      .map((t, i) => {
+        const why = t.health.whyDown(now)
+        const view = t.health.view(now)
+        return `target ${i + 1}: ${view}${why ? ` (${why})` : ''}`
+      })
+      .join('; ')
+  }
+
+  /** Seconds until a target may be back: the probe interval, or the nearest end of an ejection. */
+  retryAfter(now = Date.now()): number {
+    const ejections = this.targets.map((t) => t.health.ejectedUntil).filter((u) => u > now)
+    const interval = this.def.healthCheck?.interval ?? 5_000
+    const soonest = ejections.length > 0 ? Math.min(...ejections) - now : interval
+    return Math.max(1, Math.ceil(Math.min(soonest, interval) / 1000))
   }
 }

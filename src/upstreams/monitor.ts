@@ -1,0 +1,129 @@
+/**
+ * Runs active probes for every target in use, and turns passive observations into ejections. One probe loop per
+ * target (keyed by URL, so a reload that keeps a target keeps its loop and state); loops are spread with jitter,
+ * never overlap, and stop on shutdown. Each health change is reported once through `onChange`.
+ */
+import type { HealthCheckDef, PassiveDef } from '../config/model.js'
+import type { Change, ProbeRecord } from './health.js'
+import { probe as realProbe } from './probe.js'
+import type { Pool, Target } from './registry.js'
+
+export type ProbeFn = (target: Target, check: HealthCheckDef) => Promise<ProbeRecord>
+export type ChangeListener = (target: Target, change: Change, upstream: string) => void
+
+interface Loop {
+  target: Target
+  check: HealthCheckDef
+  upstream: string
+  timer: NodeJS.Timeout | undefined
+  running: boolean
+  stopped: boolean
+}
+
+export class HealthMonitor {
+  private readonly loops = new Map<string, Loop>()
+  private readonly ejectionTimers = new Map<string, NodeJS.Timeout>()
+  private stopped = false
+
+  constructor(
+    private readonly onChange: ChangeListener,
+    private readonly probeFn: ProbeFn = (t, c) => realProbe({ ...t.url, weight: 1 }, c),
+    private readonly random: () => number = Math.random,
+  ) {}
+
+  /** Starts loops for targets that need one, stops loops for targets no longer checked. */
+  sync(pools: Iterable<Pool>): void {
+    const wanted = new Map<string, { target: Target; check: HealthCheckDef; upstream: string }>()
+    for (const pool of pools) {
+      if (!pool.def.healthCheck) continue
+      for (const target of pool.targets) {
+        // A target shared by several upstreams is probed once, with the first upstream's settings.
+        if (!wanted.has(target.key))
+          wanted.set(target.key, { target, check: pool.def.healthCheck, upstream: pool.def.name })
+      }
+    }
+    for (const [key, loop] of this.loops) {
+      if (!wanted.has(key)) {
+        loop.stopped = true
+        clearTimeout(loop.timer)
+        this.loops.delete(key)
+      }
+    }
+    for (const [key, w] of wanted) {
+      const loop = this.loops.get(key)
+      if (loop) {
+        loop.check = w.check
+        loop.upstream = w.upstream
+        continue
+      }
+      const fresh: Loop = { ...w, timer: undefined, running: false, stopped: false }
+      this.loops.set(key, fresh)
+      // first probe soon, spread over a quarter second so a big pool does not probe in one burst
+      this.schedule(fresh, this.random() * Math.min(250, w.check.interval))
+    }
+  }
+
+  private schedule(loop: Loop, delay: number): void {
+    if (loop.stopped || this.stopped) return
+    loop.timer = setTimeout(() => void this.tick(loop), delay)
+    loop.timer.unref()
+  }
+
+  private async tick(loop: Loop): Promise<void> {
+    if (loop.running || loop.stopped) return
+    loop.running = true
+    let record: ProbeRecord
+    try {
+      record = await this.probeFn(loop.target, loop.check)
+    } catch (err) {
+      record = { at: Date.now(), ok: false, latencyMs: 0, detail: `probe error: ${(err as Error).message}` }
+    }
+    loop.running = false
+    if (loop.stopped || this.stopped) return
+    const change = loop.target.health.recordProbe(record, loop.check)
+    if (change) this.onChange(loop.target, change, loop.upstream)
+    // +-10% jitter keeps probes of many targets from lining up
+    this.schedule(loop, loop.check.interval * (0.9 + 0.2 * this.random()))
+  }
+
+  /** Runs one probe round for every loop now (used by tests and by a manual "check now"). */
+  async probeAll(): Promise<void> {
+    await Promise.all([...this.loops.values()].map((l) => this.tick(l)))
+  }
+
+  passiveFailure(target: Target, passive: PassiveDef | null, reason: string, upstream: string): void {
+    target.failures++
+    if (!passive) return
+    const now = Date.now()
+    const change = target.health.recordFailure(reason, now, passive)
+    if (!change) return
+    this.onChange(target, change, upstream)
+    clearTimeout(this.ejectionTimers.get(target.key))
+    const timer = setTimeout(() => {
+      this.ejectionTimers.delete(target.key)
+      const back = target.health.expireEjection(Date.now())
+      if (back) this.onChange(target, back, upstream)
+    }, passive.ejectFor + 5)
+    timer.unref()
+    this.ejectionTimers.set(target.key, timer)
+  }
+
+  passiveSuccess(target: Target): void {
+    target.health.recordSuccess()
+  }
+
+  get size(): number {
+    return this.loops.size
+  }
+
+  stop(): void {
+    this.stopped = true
+    for (const loop of this.loops.values()) {
+      loop.stopped = true
+      clearTimeout(loop.timer)
+    }
+    this.loops.clear()
+    for (const t of this.ejectionTimers.values()) clearTimeout(t)
+    this.ejectionTimers.clear()
+  }
+}
