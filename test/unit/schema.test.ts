@@ -39,6 +39,9 @@ const KEYWORDS = new Set([
   'anyOf',
   'const',
   'pattern',
+  'enum',
+  'minimum',
+  'maximum',
 ])
 
 function subschemas(schema: Schema): Schema[] {
