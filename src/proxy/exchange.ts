@@ -5,15 +5,20 @@
  * Invariants:
  * - the client never gets a complete-looking response for an incomplete upstream body (we destroy the socket);
  * - a client that goes away aborts the upstream request;
- * - a request is retried at most once, only when nothing came back, it has no body and its method is idempotent
- *   (a stale pooled connection);
+ * - a connect failure (refused, unreachable, connect timeout: nothing reached the target) moves the request to
+ *   another available target, whatever the method; each target is tried at most once;
+ * - a failure after the request was sent (reset, closed) is retried only for idempotent methods without a body: on
+ *   another target if there is one, else once on the same target (a stale pooled connection);
+ * - response timeouts are not retried, so the worst case stays one response timeout;
+ * - connect errors, resets and timeouts (and 5xx with passive.on5xx) are reported to passive health checks;
  * - errors before the response headers become a generic error page (see errors.ts).
  */
 import type { IncomingMessage, ServerResponse } from 'node:http'
 import type { Readable } from 'node:stream'
 import type { Dispatcher } from 'undici'
 import type { RouteDef, UpstreamDef } from '../config/model.js'
-import type { Target } from '../upstreams/registry.js'
+import type { HealthMonitor } from '../upstreams/monitor.js'
+import type { Pool, Target } from '../upstreams/registry.js'
 import { upstreamProblem } from './errors.js'
 import { responseHeaders } from './headers.js'
 import type { IdleWatch, Watched } from './idle.js'
@@ -22,6 +27,41 @@ import { sendProblem } from './respond.js'
 type Controller = Dispatcher.DispatchController
 
 const RETRYABLE = new Set(['UND_ERR_SOCKET', 'ECONNRESET', 'EPIPE', 'UND_ERR_CLOSED'])
+/** Nothing reached the target: safe to try another one whatever the method. */
+const CONNECT_FAILURES = new Set([
+  'ECONNREFUSED',
+  'UND_ERR_CONNECT_TIMEOUT',
+  'ENOTFOUND',
+  'EAI_AGAIN',
+  'EHOSTUNREACH',
+  'ENETUNREACH',
+  'EADDRNOTAVAIL',
+])
+/** What passive health checks count against a target. */
+const TARGET_FAULTS = new Set([
+  ...RETRYABLE,
+  ...CONNECT_FAILURES,
+  'UND_ERR_HEADERS_TIMEOUT',
+  'SB_IDLE_TIMEOUT',
+])
+
+function faultText(code: string): string {
+  switch (code) {
+    case 'ECONNREFUSED':
+      return 'connection refused'
+    case 'UND_ERR_CONNECT_TIMEOUT':
+      return 'connect timeout'
+    case 'UND_ERR_HEADERS_TIMEOUT':
+      return 'response timeout'
+    case 'SB_IDLE_TIMEOUT':
+      return 'idle timeout'
+    case 'ENOTFOUND':
+    case 'EAI_AGAIN':
+      return 'host name did not resolve'
+    default:
+      return RETRYABLE.has(code) ? 'connection reset' : code
+  }
+}
 const IDEMPOTENT = new Set(['GET', 'HEAD', 'OPTIONS', 'DELETE', 'PUT'])
 
 class ProxyAbort extends Error {
@@ -33,19 +73,29 @@ class ProxyAbort extends Error {
   }
 }
 
+/** What changes with the target: the path (base path), the headers (Host), the Location rewrite. */
+export interface Prepared {
+  path: string
+  headers: string[]
+  rewriteLocation: ((location: string) => string) | undefined
+}
+
 export interface ExchangeInit {
   req: IncomingMessage
   res: ServerResponse
   route: RouteDef
   upstream: UpstreamDef
+  pool: Pool
+  monitor: HealthMonitor
+  clientIp: string
   target: Target
   dispatcher: Dispatcher
-  path: string
-  headers: string[]
+  prepare(target: Target): Prepared
   body: Readable | null
   requestId: string
   idle: IdleWatch
-  rewriteLocation: ((location: string) => string) | undefined
+  /** Called when the request moves to another target. */
+  onRetarget?: ((target: Target) => void) | undefined
 }
 
 export class Exchange implements Dispatcher.DispatchHandler, Watched {
@@ -60,17 +110,22 @@ export class Exchange implements Dispatcher.DispatchHandler, Watched {
   finished = false
   clientGone = false
   error: ProxyAbort | Error | undefined
+  target: Target
+  private prepared: Prepared
+  private readonly tried = new Set<Target>()
   private readonly resumeBound = () => this.resume()
 
   constructor(init: ExchangeInit) {
     this.init = init
+    this.target = init.target
+    this.prepared = init.prepare(init.target)
     this.idleTimeout = init.upstream.timeouts.idle
   }
 
   start(): void {
-    const { init } = this
-    init.target.inflight++
-    init.target.requests++
+    this.tried.add(this.target)
+    this.target.inflight++
+    this.target.requests++
     try {
       this.dispatch()
     } catch (err) {
@@ -83,10 +138,10 @@ export class Exchange implements Dispatcher.DispatchHandler, Watched {
     const { init } = this
     init.dispatcher.dispatch(
       {
-        origin: init.target.url.origin,
-        path: init.path,
+        origin: this.target.url.origin,
+        path: this.prepared.path,
         method: init.req.method as Dispatcher.HttpMethod,
-        headers: init.headers,
+        headers: this.prepared.headers,
         body: init.body,
         headersTimeout: init.upstream.timeouts.response,
         bodyTimeout: 0,
@@ -125,7 +180,13 @@ export class Exchange implements Dispatcher.DispatchHandler, Watched {
       controller.abort(new ProxyAbort('invalid upstream response', 'SB_BAD_RESPONSE'))
       return
     }
-    const { res, requestId, rewriteLocation, idle } = this.init
+    const { res, requestId, idle, monitor, upstream } = this.init
+    const { rewriteLocation } = this.prepared
+    if (statusCode >= 500 && upstream.passive?.on5xx) {
+      monitor.passiveFailure(this.target, upstream.passive, `status ${statusCode}`, upstream.name)
+    } else {
+      monitor.passiveSuccess(this.target)
+    }
     if (this.clientGone || res.destroyed) {
       controller.abort(new ProxyAbort('client closed the connection', 'SB_CLIENT_ABORT'))
       return
@@ -179,19 +240,25 @@ export class Exchange implements Dispatcher.DispatchHandler, Watched {
       return
     }
     const code = (err as { code?: string }).code ?? ''
-    if (
-      this.attempt === 0 &&
-      RETRYABLE.has(code) &&
-      this.init.body === null &&
-      IDEMPOTENT.has(req.method ?? '')
-    ) {
-      this.attempt++
-      this.controller = undefined
-      this.init.target.requests-- // counted again by start()
-      this.start()
-      return
+    const { monitor, upstream, pool } = this.init
+    if (TARGET_FAULTS.has(code))
+      monitor.passiveFailure(this.target, upstream.passive, faultText(code), upstream.name)
+    const resend = RETRYABLE.has(code) && this.init.body === null && IDEMPOTENT.has(req.method ?? '')
+    if (CONNECT_FAILURES.has(code) || resend) {
+      const next = pool.pick(this.init.clientIp, this.tried)
+      if (next) {
+        this.retarget(next)
+        return
+      }
+      if (resend && this.attempt === 0) {
+        // one target (or all tried): a stale pooled connection is retried once on the same target
+        this.attempt++
+        this.controller = undefined
+        this.target.requests-- // counted again by start()
+        this.start()
+        return
+      }
     }
-    this.init.target.failures++
     const problem = upstreamProblem(err, this.init.upstream.name, this.init.upstream.timeouts)
     sendProblem(req, res, problem, {
       requestId: this.init.requestId,
@@ -200,8 +267,17 @@ export class Exchange implements Dispatcher.DispatchHandler, Watched {
     })
   }
 
+  private retarget(next: Target): void {
+    this.attempt++
+    this.controller = undefined
+    this.target = next
+    this.prepared = this.init.prepare(next)
+    this.init.onRetarget?.(next)
+    this.start()
+  }
+
   private release(): void {
     this.init.idle.untrack(this)
-    this.init.target.inflight--
+    this.target.inflight--
   }
 }

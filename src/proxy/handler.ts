@@ -11,6 +11,8 @@ import { rewriteLocation, upstreamPath } from '../routing/rewrite.js'
 import type { Runtime } from '../server/runtime.js'
 import { clientAddress } from '../server/runtime.js'
 import type { Dispatchers } from '../upstreams/dispatchers.js'
+import type { HealthMonitor } from '../upstreams/monitor.js'
+import type { Pool, Target } from '../upstreams/registry.js'
 import { BodyTooLarge, relayBody } from './body.js'
 import { type ProxyProblem, problems } from './errors.js'
 import { Exchange } from './exchange.js'
@@ -36,6 +38,7 @@ export interface ProxyDeps {
   runtime(): Runtime
   dispatchers: Dispatchers
   idle: IdleWatch
+  monitor: HealthMonitor
   /** "http" or "https" */
   proto: string
   log(record: RequestRecord): void
@@ -154,8 +157,20 @@ export function handleRequest(req: IncomingMessage, res: ServerResponse, deps: P
   if (!pool) throw new Error(`route ${route.name} has no pool`) // impossible: validated
   const upstream = pool.def
   record.upstream = upstream.name
-  const target = pool.pick()
-  if (!target) throw new Error(`upstream ${upstream.name} has no targets`) // impossible: validated
+  const clientIp = clientAddress(req.socket.remoteAddress)
+  const target = pool.pick(clientIp)
+  if (!target) {
+    sendProblem(
+      req,
+      res,
+      noTarget(pool),
+      { requestId, route: route.name, upstream: upstream.name },
+      {
+        'retry-after': String(pool.retryAfter()),
+      },
+    )
+    return
+  }
   record.target = target.url.url
 
   const limit = runtime.config.limits.maxRequestBody
@@ -173,35 +188,44 @@ export function handleRequest(req: IncomingMessage, res: ServerResponse, deps: P
     contentLength !== undefined ? contentLength !== '0' : req.headers['transfer-encoding'] !== undefined
   const body = hasBody ? relayBody(req, limit) : null
   if (!hasBody) req.resume()
-  const clientIp = clientAddress(req.socket.remoteAddress)
   const publicHost = req.headers.host ?? host.name
-  const headers = requestHeaders(req.rawHeaders, {
-    clientIp,
-    trusted: runtime.isTrusted(clientIp),
-    proto: deps.proto,
-    publicHost,
-    port: req.socket.localPort ?? 0,
-    requestId,
-    upstreamHost: upstreamHostHeader(route, req, target.url),
-    contentLength:
-      hasBody || method === 'POST' || method === 'PUT' || method === 'PATCH' ? contentLength : undefined,
-    prefix: route.stripPrefix && route.path !== '/' ? route.path : undefined,
-    upgrade: false,
-  })
+  const trusted = runtime.isTrusted(clientIp)
   const publicOrigin = `${deps.proto}://${publicHost}`
+  const forwardedLength =
+    hasBody || method === 'POST' || method === 'PUT' || method === 'PATCH' ? contentLength : undefined
+  const prepare = (t: Target) => ({
+    path: upstreamPath(route, t.url, path, query),
+    headers: requestHeaders(req.rawHeaders, {
+      clientIp,
+      trusted,
+      proto: deps.proto,
+      publicHost,
+      port: req.socket.localPort ?? 0,
+      requestId,
+      upstreamHost: upstreamHostHeader(route, req, t.url),
+      contentLength: forwardedLength,
+      prefix: route.stripPrefix && route.path !== '/' ? route.path : undefined,
+      upgrade: false,
+    }),
+    rewriteLocation: (location: string) => rewriteLocation(location, route, t.url, publicOrigin),
+  })
   exchange = new Exchange({
     req,
     res,
     route,
     upstream,
+    pool,
+    monitor: deps.monitor,
+    clientIp,
     target,
     dispatcher: deps.dispatchers.agent(upstream.timeouts.connect),
-    path: upstreamPath(route, target.url, path, query),
-    headers,
+    prepare,
     body,
     requestId,
     idle: deps.idle,
-    rewriteLocation: (location) => rewriteLocation(location, route, target.url, publicOrigin),
+    onRetarget: (t) => {
+      record.target = t.url.url
+    },
   })
   if (body) {
     const ex = exchange
@@ -231,6 +255,16 @@ export function handleRequest(req: IncomingMessage, res: ServerResponse, deps: P
     }
   }
   exchange.start()
+}
+
+/** 503 at once, without dialling, when health checks say no target of the upstream can answer. */
+export function noTarget(pool: Pool): ProxyProblem {
+  const n = pool.targets.length
+  return {
+    status: 503,
+    code: 'SB_NO_HEALTHY_TARGET',
+    detail: `Upstream "${pool.def.name}" has no healthy target (${n === 1 ? 'its only target is' : `all ${n} targets are`} down: ${pool.whyDown()}).`,
+  }
 }
 
 export type { ProxyProblem }

@@ -11,7 +11,14 @@ import type { Duplex } from 'node:stream'
 import { upstreamPath } from '../routing/rewrite.js'
 import { clientAddress } from '../server/runtime.js'
 import { type ProxyProblem, problems, reasonPhrase, renderProblem, upstreamProblem } from './errors.js'
-import { admit, isProblem, type ProxyDeps, type RequestRecord, upstreamHostHeader } from './handler.js'
+import {
+  admit,
+  isProblem,
+  noTarget,
+  type ProxyDeps,
+  type RequestRecord,
+  upstreamHostHeader,
+} from './handler.js'
 import { filterRawResponseHeaders, requestHeaders, requestIdFrom } from './headers.js'
 
 const WS_GUID = '258EAFA5-E914-47DA-95CA-C5AB0DC85B11'
@@ -128,15 +135,27 @@ export function handleUpgrade(
     return
   }
   const pool = runtime.pools.get(route.action.upstream)
-  const target = pool?.pick()
-  if (!pool || !target) {
+  if (!pool) {
     socket.destroy()
+    return
+  }
+  const clientIp = clientAddress((socket as Socket).remoteAddress)
+  const target = pool.pick(clientIp)
+  if (!target) {
+    const problem = noTarget(pool)
+    writeProblem(
+      socket,
+      req,
+      problem,
+      { requestId, route: route.name, upstream: pool.def.name },
+      `retry-after: ${pool.retryAfter()}\r\n`,
+    )
+    finish(503, problem.code)
     return
   }
   const upstream = pool.def
   record.upstream = upstream.name
   record.target = target.url.url
-  const clientIp = clientAddress((socket as Socket).remoteAddress)
   const headers = requestHeaders(req.rawHeaders, {
     clientIp,
     trusted: runtime.isTrusted(clientIp),
@@ -166,7 +185,13 @@ export function handleUpgrade(
     if (settled) return
     settled = true
     upReq.destroy()
-    target.failures++
+    const code = (err as { code?: string }).code ?? ''
+    deps.monitor.passiveFailure(
+      target,
+      upstream.passive,
+      code === 'ECONNREFUSED' ? 'connection refused' : code || 'error',
+      upstream.name,
+    )
     const problem = upstreamProblem(err, upstream.name, upstream.timeouts)
     writeProblem(socket, req, problem, ctx)
     finish(problem.status, problem.code)

@@ -15,6 +15,7 @@ import { IdleWatch } from '../proxy/idle.js'
 import { sendProblem } from '../proxy/respond.js'
 import { handleUpgrade, isWebSocketUpgrade, Tunnels } from '../proxy/websocket.js'
 import { Dispatchers } from '../upstreams/dispatchers.js'
+import { HealthMonitor } from '../upstreams/monitor.js'
 import { TargetRegistry } from '../upstreams/registry.js'
 import { answerClientError } from './client-errors.js'
 import { bindError } from './listen-errors.js'
@@ -25,6 +26,7 @@ export class Switchboard {
   readonly dispatchers = new Dispatchers()
   readonly idle = new IdleWatch()
   readonly tunnels = new Tunnels()
+  readonly monitor: HealthMonitor
   private runtime: Runtime
   private readonly server: Server
   private readonly app: FastifyInstance
@@ -32,6 +34,19 @@ export class Switchboard {
 
   constructor(config: Config, logger: Logger) {
     this.logger = logger
+    this.monitor = new HealthMonitor((target, change, upstream) =>
+      this.logger[change.to === 'healthy' || change.to === 'unknown' ? 'info' : 'warn'](
+        {
+          upstream,
+          target: target.key,
+          from: change.from,
+          to: change.to,
+          reason: change.reason,
+          lastProbe: change.lastProbe,
+        },
+        `target ${target.key} of upstream ${upstream} is now ${change.to}`,
+      ),
+    )
     this.runtime = new Runtime(config, this.registry)
     const t = config.timeouts
     this.server = createServer({
@@ -48,6 +63,7 @@ export class Switchboard {
       runtime: () => this.runtime,
       dispatchers: this.dispatchers,
       idle: this.idle,
+      monitor: this.monitor,
       proto: 'http',
       log: (r) => this.logRequest(r),
     }
@@ -106,11 +122,16 @@ export class Switchboard {
   /** Swaps in a new table. Requests in flight keep the Runtime they started with. */
   apply(config: Config): void {
     this.runtime = new Runtime(config, this.registry)
+    this.monitor.sync(this.runtime.pools.values())
+    const used = new Set<string>()
+    for (const pool of this.runtime.pools.values()) for (const t of pool.targets) used.add(t.key)
+    this.registry.retainOnly(used)
   }
 
   async listen(): Promise<AddressInfo> {
     const { host, port } = this.runtime.config.listen.http
     await this.app.ready()
+    this.monitor.sync(this.runtime.pools.values())
     await new Promise<void>((resolve, reject) => {
       const onError = (err: NodeJS.ErrnoException) => reject(bindError(err, 'http', host, port))
       this.server.once('error', onError)
@@ -144,6 +165,7 @@ export class Switchboard {
         this.server.closeIdleConnections()
       })
     }
+    this.monitor.stop()
     await this.app.close()
     this.idle.stop()
     await this.dispatchers.close()
