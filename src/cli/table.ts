@@ -53,6 +53,7 @@ export function renderRoutes(config: Config): string {
       .join('  ')
       .trimEnd(),
   )
+  lines.push('', ...renderUpstreams(config))
   const l = config.listen.http
   const t = config.timeouts
   lines.push(
@@ -60,4 +61,32 @@ export function renderRoutes(config: Config): string {
     `listen http ${l.host ?? '*'}:${l.port}; client timeouts: header ${formatDuration(t.clientHeader)}, body idle ${formatDuration(t.clientBody)}, keep-alive ${formatDuration(t.keepAlive)}`,
   )
   return lines.join('\n')
+}
+
+function table(rows: string[][]): string[] {
+  const widths = (rows[0] as string[]).map((_, i) => Math.max(...rows.map((r) => (r[i] as string).length)))
+  return rows.map((r) =>
+    r
+      .map((c, i) => c.padEnd(widths[i] as number))
+      .join('  ')
+      .trimEnd(),
+  )
+}
+
+export function renderUpstreams(config: Config): string[] {
+  const rows = [['UPSTREAM', 'BALANCE', 'HEALTH CHECK', 'PASSIVE', 'TARGETS']]
+  for (const u of config.upstreams.values()) {
+    const h = u.healthCheck
+    const check = h
+      ? `${h.kind === 'tcp' ? 'tcp' : `GET ${h.path}`} every ${formatDuration(h.interval)}, rise ${h.rise}/fall ${h.fall}`
+      : 'off'
+    const passive = u.passive
+      ? `${u.passive.failures} fails -> out ${formatDuration(u.passive.ejectFor)}`
+      : 'off'
+    const targets = u.targets
+      .map((x) => (x.weight === 1 ? x.url : `${x.url} (weight ${x.weight})`))
+      .join(', ')
+    rows.push([u.name, u.balance, check, passive, targets])
+  }
+  return table(rows)
 }

@@ -2,6 +2,7 @@
  * Cross-reference checks that a per-field schema cannot express. They run on the raw document (after env
  * substitution) so they report alongside schema errors, and they are defensive about wrong types.
  */
+import { parseDuration } from './duration.js'
 import type { ConfigIssue } from './issues.js'
 import { didYouMean } from './suggest.js'
 import { formatHostPattern, parseHostPattern, parsePathPrefix } from './values.js'
@@ -16,6 +17,18 @@ export function checkSemantics(raw: unknown): ConfigIssue[] {
   if (!isRecord(raw)) return issues
   const upstreams = isRecord(raw.upstreams) ? Object.keys(raw.upstreams) : []
   for (const name of upstreams) {
+    const u = (raw.upstreams as Record<string, unknown>)[name]
+    const hc = isRecord(u) && isRecord(u.healthCheck) ? u.healthCheck : undefined
+    if (hc && typeof hc.timeout === 'string' && typeof hc.interval === 'string') {
+      const timeout = parseDuration(hc.timeout)
+      const interval = parseDuration(hc.interval)
+      if (timeout !== undefined && interval !== undefined && timeout >= interval) {
+        issues.push({
+          path: ['upstreams', name, 'healthCheck', 'timeout'],
+          message: `a probe timeout (${hc.timeout}) must be shorter than the interval (${hc.interval})`,
+        })
+      }
+    }
     if (!UPSTREAM_NAME.test(name)) {
       issues.push({
         path: ['upstreams', name],

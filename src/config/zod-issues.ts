@@ -61,7 +61,9 @@ type Issue = z.core.$ZodIssue
 
 /** A union branch whose failure is not "wrong type at the root" is the one the author meant. */
 function meantBranch(branches: Issue[][]): Issue[] | undefined {
-  const typed = branches.filter((b) => !b.some((i) => i.code === 'invalid_type' && i.path.length === 0))
+  const typed = branches.filter(
+    (b) => !b.some((i) => (i.code === 'invalid_type' || i.code === 'invalid_value') && i.path.length === 0),
+  )
   return typed.length === 1 ? typed[0] : undefined
 }
 

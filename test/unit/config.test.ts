@@ -178,11 +178,91 @@ t.test('an unquoted wildcard host is explained, not a crash', async (t) => {
   t.same(problems('routes:\n  - host: *.example.com\n    to: 3000\n'), [
     'routes.yaml:2:11 YAML reads *.example.com as an alias (a reference to an anchor "&.example.com"); quote it: "*.example.com"',
   ])
-  t.same(problems('routes:\n  - host: ""\n    to: 1\n'), ['routes.yaml:2:11 routes[0].host: host must not be empty'])
+  t.same(problems('routes:\n  - host: ""\n    to: 1\n'), [
+    'routes.yaml:2:11 routes[0].host: host must not be empty',
+  ])
 })
 
 t.test('route paths are normalised like request paths', async (t) => {
   const r = parseConfig('routes:\n  - { path: /%61pi/, to: 1 }\n', 'routes.yaml', {})
   if (!r.ok) throw new Error(r.error.message)
   t.equal(r.config.routes[0]?.path, '/api')
+})
+
+t.test('upstream pools: weighted targets, balance, health checks, passive checks', async (t) => {
+  const r = parseConfig(
+    `upstreams:
+  api:
+    targets:
+      - http://127.0.0.1:8080
+      - url: http://127.0.0.1:8081
+        weight: 2
+    balance: least-connections
+    healthCheck:
+      path: /health
+      interval: 5s
+      timeout: 2s
+      expectStatus: 200-399
+      rise: 2
+      fall: 3
+    passive:
+      failures: 3
+      ejectFor: 30s
+  quiet:
+    targets: [9000]
+    healthCheck: false
+    passive: false
+routes:
+  - upstream: api
+  - { host: q.test, upstream: quiet }
+  - { host: inline.test, to: 4000 }
+`,
+    'routes.yaml',
+    {},
+  )
+  if (!r.ok) throw new Error(r.error.message)
+  const api = r.config.upstreams.get('api')
+  t.same(
+    api?.targets.map((x) => [x.url, x.weight]),
+    [
+      ['http://127.0.0.1:8080', 1],
+      ['http://127.0.0.1:8081', 2],
+    ],
+  )
+  t.equal(api?.balance, 'least-connections')
+  t.same(api?.healthCheck, {
+    kind: 'http',
+    path: '/health',
+    interval: 5000,
+    timeout: 2000,
+    expectStatus: [[200, 399]],
+    rise: 2,
+    fall: 3,
+  })
+  t.same(api?.passive, { failures: 3, ejectFor: 30000, on5xx: false })
+  t.equal(r.config.upstreams.get('quiet')?.healthCheck, null)
+  t.equal(r.config.upstreams.get('quiet')?.passive, null)
+  const inline = [...r.config.upstreams.values()].find((u) => u.inline)
+  t.equal(inline?.healthCheck?.kind, 'tcp', 'an inline upstream gets the same defaults: a TCP check')
+  t.equal(inline?.passive?.failures, 3)
+
+  const bad = problems(`upstreams:
+  api:
+    targets: [{ url: 8080, weight: -1 }, { url: 8081, wieght: 2 }]
+    balance: fastest
+    healthCheck: { path: health, interval: 1s, timeout: 2s, expectStatus: "200-99", rise: 0 }
+    passive: { failures: 0 }
+routes:
+  - upstream: api
+`)
+  t.same(bad, [
+    'routes.yaml:3:36 upstreams.api.targets[0].weight: weight must be 0 or more',
+    'routes.yaml:3:55 upstreams.api.targets[1].wieght: unknown key "wieght" (did you mean "weight"?)',
+    'routes.yaml:4:14 upstreams.api.balance: expected one of round-robin, least-connections, random, ip-hash, got the text "fastest"',
+    'routes.yaml:5:26 upstreams.api.healthCheck.path: health check path "health" must start with "/"',
+    'routes.yaml:5:57 upstreams.api.healthCheck.timeout: a probe timeout (2s) must be shorter than the interval (1s)',
+    'routes.yaml:5:75 upstreams.api.healthCheck.expectStatus: invalid status "200-99": write a code (200), a range ("200-399") or a list of them',
+    'routes.yaml:5:91 upstreams.api.healthCheck.rise: passes must be at least 1',
+    'routes.yaml:6:26 upstreams.api.passive.failures: failures must be at least 1',
+  ])
 })
