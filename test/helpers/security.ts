@@ -144,10 +144,13 @@ export function leaks(text: string, ports: readonly number[] = []): string[] {
   return found
 }
 
-/** Every status line in a raw stream of responses, in order (e.g. [100, 200]). */
+/**
+ * Every status line in a raw stream of responses, in order (e.g. [100, 200]). Matches anywhere, so a status line
+ * spliced into another response's body is counted too.
+ */
 export function statuses(text: string): number[] {
   const out: number[] = []
-  for (const m of text.matchAll(/(?:^|\r\n)HTTP\/1\.[01] (\d{3})[^\r\n]*\r\n/g)) out.push(Number(m[1]))
+  for (const m of text.matchAll(/HTTP\/1\.[01] (\d{3})[^\r\n]*\r\n/g)) out.push(Number(m[1]))
   return out
 }
 
@@ -155,7 +158,10 @@ export function statuses(text: string): number[] {
 export function responseHeaderMap(text: string): Map<string, string[]> {
   const end = text.indexOf('\r\n\r\n')
   const map = new Map<string, string[]>()
-  for (const line of text.slice(0, end < 0 ? text.length : end).split('\r\n').slice(1)) {
+  for (const line of text
+    .slice(0, end < 0 ? text.length : end)
+    .split('\r\n')
+    .slice(1)) {
     const colon = line.indexOf(':')
     if (colon < 0) continue
     const name = line.slice(0, colon).trim().toLowerCase()
@@ -174,3 +180,24 @@ export function responseBody(text: string): string {
 export function quiet(ms = 100): Promise<void> {
   return new Promise((r) => setTimeout(r, ms))
 }
+
+/** Key and certificate of an upstream that must not be trusted (see IMPOSTOR_CERT). */
+export const IMPOSTOR_KEY = `-----BEGIN PRIVATE KEY-----
+MIGHAgEAMBMGByqGSM49AgEGCCqGSM49AwEHBG0wawIBAQQg0FvjYBUs75orV3jF
+wUivZ+ECM93X44nituU8LcIE7EihRANCAARB18SZRJkJopito9xkF3JTen9ADd62
+9wbwe0aZR3TScV1xSL++m/YTIK8xNRGWmxj6zvsA8IDtcJX8D5P8y3yU
+-----END PRIVATE KEY-----
+`
+/** Self-signed, for impostor.example (so it is wrong for 127.0.0.1 too); valid until 2126. */
+export const IMPOSTOR_CERT = `-----BEGIN CERTIFICATE-----
+MIIBqzCCAVCgAwIBAgIUFL+ZRivsQ6u93T+Pe0FId4V0b54wCgYIKoZIzj0EAwIw
+GzEZMBcGA1UEAwwQaW1wb3N0b3IuZXhhbXBsZTAgFw0yNjEyMDIwNzExNTZaGA8y
+MTI2MTEwODA3MTE1NlowGzEZMBcGA1UEAwwQaW1wb3N0b3IuZXhhbXBsZTBZMBMG
+ByqGSM49AgEGCCqGSM49AwEHA0IABEHXxJlEmQmimK2j3GQXclN6f0AN3rb3BvB7
+RplHdNJxXXFIv76b9hMgrzE1EZabGPrO+wDwgO1wlfwPk/zLfJSjcDBuMB0GA1Ud
+DgQWBBSMaBjPy69g0gCbv/FgsFrSVwoQgzAfBgNVHSMEGDAWgBSMaBjPy69g0gCb
+v/FgsFrSVwoQgzAPBgNVHRMBAf8EBTADAQH/MBsGA1UdEQQUMBKCEGltcG9zdG9y
+LmV4YW1wbGUwCgYIKoZIzj0EAwIDSQAwRgIhAIflfUCrXZMr/BpGF1oeE79p5D6Y
+VHsfwOnLmo5kR/iAAiEArlGclg9AlsaDNRMZl2jywIhEjbDfYt/J4G8Rdu58LyE=
+-----END CERTIFICATE-----
+`

@@ -286,7 +286,9 @@ t.test('a stale pooled connection is retried once for idempotent requests, never
       else s.resetAndDestroy()
     })
   })
-  const proxy = await startProxy(`upstreams:\n  u: { targets: [${up.url}], healthCheck: false }\nroutes:\n  - upstream: u\n`)
+  const proxy = await startProxy(
+    `upstreams:\n  u: { targets: [${up.url}], healthCheck: false }\nroutes:\n  - upstream: u\n`,
+  )
   t.teardown(async () => {
     await proxy.close()
     await up.close()
@@ -376,7 +378,9 @@ t.test('connections to upstreams are pooled and kept alive', async (t) => {
   const up = await startUpstream((_r, res) => res.end('ok'))
   let connections = 0
   up.server.on('connection', () => connections++)
-  const proxy = await startProxy(`upstreams:\n  u: { targets: [${up.url}], healthCheck: false }\nroutes:\n  - upstream: u\n`)
+  const proxy = await startProxy(
+    `upstreams:\n  u: { targets: [${up.url}], healthCheck: false }\nroutes:\n  - upstream: u\n`,
+  )
   t.teardown(async () => {
     await proxy.close()
     await up.close()

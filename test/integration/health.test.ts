@@ -116,7 +116,7 @@ t.test(
 upstreams:
   api:
     targets: [http://127.0.0.1:${p1}, http://127.0.0.1:${p2}]
-    healthCheck: { interval: 100ms, timeout: 100ms, fall: 1 }
+    healthCheck: { interval: 100ms, timeout: 50ms, fall: 1 }
 routes:
   - upstream: api
 `)

@@ -28,7 +28,8 @@ t.test('Vite dev server and its HMR socket through the proxy', async (t) => {
     server: { host: '127.0.0.1', port: 0, strictPort: false, allowedHosts: ['app.localhost'] },
   })
   await vite.listen()
-  const vitePort = (vite.httpServer?.address() as AddressInfo).port
+  if (!vite.httpServer) throw new Error('vite did not start an HTTP server')
+  const vitePort = (vite.httpServer.address() as AddressInfo).port
   const proxy = await startProxy(`routes:\n  - { host: app.localhost, to: ${vitePort} }\n`)
   t.teardown(async () => {
     await proxy.close()
