@@ -17,6 +17,7 @@ import { handleUpgrade, isWebSocketUpgrade, Tunnels } from '../proxy/websocket.j
 import { Dispatchers } from '../upstreams/dispatchers.js'
 import { HealthMonitor } from '../upstreams/monitor.js'
 import { TargetRegistry } from '../upstreams/registry.js'
+import { snapshotPools, type UpstreamSnapshot } from '../upstreams/snapshot.js'
 import { answerClientError } from './client-errors.js'
 import { bindError } from './listen-errors.js'
 import { Runtime } from './runtime.js'
@@ -113,6 +114,11 @@ export class Switchboard {
         `HTTP/1.1 405 Method Not Allowed\r\nallow: GET, HEAD, POST, PUT, PATCH, DELETE, OPTIONS\r\ncontent-type: text/plain; charset=utf-8\r\ncontent-length: ${body.length}\r\nconnection: close\r\n\r\n${body}`,
       )
     })
+  }
+
+  /** Every upstream and target with its health and counters (for the admin API, metrics, tests). */
+  upstreams(): UpstreamSnapshot[] {
+    return snapshotPools(this.runtime.pools.values())
   }
 
   get config(): Config {

@@ -67,6 +67,16 @@ routes:
     const downs = proxy.logs.filter((l) => l.target === `http://127.0.0.1:${portA}` && l.to === 'unhealthy')
     t.equal(downs.length, 1, 'the down transition is logged once, not once per probe')
     t.match(downs[0], { upstream: 'api', from: 'healthy', reason: /probe failed: connection refused/ })
+    const snap = proxy.sb.upstreams()
+    t.match(snap, [
+      {
+        name: 'api',
+        balance: 'round-robin',
+        available: 2,
+        targets: [{ state: 'healthy' }, { state: 'healthy' }],
+      },
+    ])
+    t.ok((snap[0]?.targets[0]?.recentProbes.length ?? 0) >= 4, 'recent probes kept for the status page')
   },
 )
 
