@@ -17,6 +17,7 @@ Usage:
 
 Options:
   -c, --config <file>    routing table (default: routes.yaml, or $SWITCHBOARD_CONFIG)
+      --state-dir <dir>  where the local CA lives (default: $SWITCHBOARD_STATE_DIR, else ~/.local/state/switchboard)
       --log-level <lvl>  ${LOG_LEVELS.join(', ')} (default: info, or $SWITCHBOARD_LOG_LEVEL)
   -h, --help             show this help
   -v, --version          print the version
@@ -84,18 +85,24 @@ export async function main(argv: string[]): Promise<number> {
     return 0
   }
   const logger = createLogger(level)
-  const sb = new Switchboard(loaded.config, logger)
+  const sb = new Switchboard(loaded.config, logger, { stateDir: values['state-dir'] })
   try {
-    const addr = await sb.listen()
-    const shown =
-      addr.address === '::' || addr.address === '0.0.0.0'
-        ? '*'
-        : addr.address.includes(':')
-          ? `[${addr.address}]`
-          : addr.address
+    const addrs = await sb.listen()
+    const shown = (a: { address: string; port: number }) =>
+      `${a.address === '::' || a.address === '0.0.0.0' ? '*' : a.address.includes(':') ? `[${a.address}]` : a.address}:${a.port}`
+    const where = [
+      addrs.http ? `http ${shown(addrs.http)}` : '',
+      addrs.https ? `https ${shown(addrs.https)}` : '',
+    ].filter(Boolean)
     logger.info(
-      { config: file, http: `${shown}:${addr.port}`, routes: loaded.config.routes.length, pid: process.pid },
-      `switchboard ${version()} listening on http ${shown}:${addr.port}`,
+      {
+        config: file,
+        ...(addrs.http ? { http: shown(addrs.http) } : {}),
+        ...(addrs.https ? { https: shown(addrs.https) } : {}),
+        routes: loaded.config.routes.length,
+        pid: process.pid,
+      },
+      `switchboard ${version()} listening on ${where.join(' and ')}`,
     )
   } catch (err) {
     await sb.close().catch(() => undefined)
@@ -134,6 +141,7 @@ function parse(argv: string[]) {
     options: {
       config: { type: 'string', short: 'c' },
       'log-level': { type: 'string' },
+      'state-dir': { type: 'string' },
       help: { type: 'boolean', short: 'h' },
       version: { type: 'boolean', short: 'v' },
     },

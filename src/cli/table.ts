@@ -54,11 +54,17 @@ export function renderRoutes(config: Config): string {
       .trimEnd(),
   )
   lines.push('', ...renderUpstreams(config))
-  const l = config.listen.http
   const t = config.timeouts
+  const listen = (['http', 'https'] as const)
+    .map((k) => {
+      const l = config.listen[k]
+      return l ? `${k} ${l.host ?? '*'}:${l.port}` : ''
+    })
+    .filter(Boolean)
+    .join(', ')
   lines.push(
     '',
-    `listen http ${l.host ?? '*'}:${l.port}; client timeouts: header ${formatDuration(t.clientHeader)}, body idle ${formatDuration(t.clientBody)}, keep-alive ${formatDuration(t.keepAlive)}`,
+    `listen ${listen || 'nothing'}; client timeouts: header ${formatDuration(t.clientHeader)}, body idle ${formatDuration(t.clientBody)}, keep-alive ${formatDuration(t.keepAlive)}`,
   )
   return lines.join('\n')
 }

@@ -1,3 +1,4 @@
+import { dirname, resolve } from 'node:path'
 /** Turns the schema's output into the defaulted, immutable Config the proxy runs on. Pure. */
 import {
   type Config,
@@ -25,6 +26,11 @@ export function buildConfig(source: string, raw: RawConfig): Config {
       balance: u.balance ?? 'round-robin',
       healthCheck: healthCheck(u.healthCheck),
       passive: u.passive === false ? null : { ...DEFAULT_PASSIVE, ...stripUndefined(u.passive ?? {}) },
+      tls: {
+        ca: u.tls?.ca === undefined ? undefined : resolve(dirname(source), u.tls.ca),
+        insecureSkipVerify: u.tls?.insecureSkipVerify ?? false,
+        serverName: u.tls?.serverName,
+      },
       timeouts: { ...DEFAULT_UPSTREAM_TIMEOUTS, ...stripUndefined(u.timeouts ?? {}) },
       inline: false,
     })
@@ -45,6 +51,7 @@ export function buildConfig(source: string, raw: RawConfig): Config {
         balance: 'round-robin',
         healthCheck: { ...DEFAULT_HEALTH_CHECK },
         passive: { ...DEFAULT_PASSIVE },
+        tls: { ca: undefined, insecureSkipVerify: false, serverName: undefined },
         timeouts: { ...DEFAULT_UPSTREAM_TIMEOUTS },
         inline: true,
       })
@@ -64,7 +71,23 @@ export function buildConfig(source: string, raw: RawConfig): Config {
   })
   return {
     source,
-    listen: { http: raw.listen?.http ?? { host: undefined, port: DEFAULT_HTTP_PORT } },
+    listen: {
+      http:
+        raw.listen?.http === false
+          ? null
+          : (raw.listen?.http ?? { host: undefined, port: DEFAULT_HTTP_PORT }),
+      https: raw.listen?.https ?? null,
+    },
+    tls: {
+      certificates: (raw.tls?.certificates ?? []).map((c) => ({
+        cert: resolve(dirname(source), c.cert),
+        key: resolve(dirname(source), c.key),
+        hosts: c.hosts,
+      })),
+      local: raw.tls?.local ?? true,
+      redirectHttp: raw.tls?.redirectHttp ?? true,
+      hsts: raw.tls?.hsts === false || raw.tls?.hsts === undefined ? 0 : raw.tls.hsts,
+    },
     trustedProxies: raw.trustedProxies ?? [],
     timeouts: { ...DEFAULT_SERVER_TIMEOUTS, ...stripUndefined(raw.timeouts ?? {}) },
     limits: { maxRequestBody: raw.limits?.maxRequestBody },

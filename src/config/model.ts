@@ -29,8 +29,16 @@ export interface PassiveDef {
   on5xx: boolean
 }
 
+export interface UpstreamTls {
+  /** Absolute path of a PEM CA file to trust for https:// targets. */
+  ca: string | undefined
+  insecureSkipVerify: boolean
+  serverName: string | undefined
+}
+
 export interface UpstreamDef {
   name: string
+  tls: UpstreamTls
   targets: readonly TargetDef[]
   balance: BalancePolicy
   /** null when `healthCheck: false`. */
@@ -64,10 +72,27 @@ export interface ServerTimeouts {
   keepAlive: number
 }
 
+export interface CertificateFiles {
+  /** Absolute paths (relative ones in routes.yaml are resolved against the file's directory). */
+  cert: string
+  key: string
+  hosts: readonly HostPattern[] | undefined
+}
+
+export interface TlsDef {
+  certificates: readonly CertificateFiles[]
+  local: boolean
+  redirectHttp: boolean
+  /** HSTS max-age in ms; 0 = off. */
+  hsts: number
+}
+
 export interface Config {
   /** The file it came from, as given on the command line. */
   source: string
-  listen: { http: ListenAddress }
+  /** null = that listener is off. */
+  listen: { http: ListenAddress | null; https: ListenAddress | null }
+  tls: TlsDef
   trustedProxies: readonly Cidr[]
   timeouts: ServerTimeouts
   limits: { maxRequestBody: number | undefined }

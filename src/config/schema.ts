@@ -159,6 +159,25 @@ export const UpstreamSchema = z
         error: 'expected false or a map of passive check settings',
       })
       .optional(),
+    tls: z
+      .strictObject({
+        ca: z
+          .string({ error: 'expected the path of a PEM CA file' })
+          .optional()
+          .describe('Trust this CA (PEM file) for https:// targets.'),
+        insecureSkipVerify: z
+          .boolean()
+          .optional()
+          .describe("Do not verify https:// targets' certificates. For development only. Default false."),
+        serverName: z
+          .string()
+          .optional()
+          .describe('SNI and certificate name to expect, when it differs from the target host.'),
+      })
+      .optional()
+      .describe(
+        'How https:// targets are verified. By default their certificate must verify against the system CAs.',
+      ),
     timeouts: UpstreamTimeouts.optional(),
   })
   .describe('A named group of targets that routes send requests to.')
@@ -230,10 +249,57 @@ export const ConfigSchema = z
     $schema: z.string().optional().describe('Path or URL of this JSON Schema, for editors.'),
     listen: z
       .strictObject({
-        http: ListenAddressSchema.describe('The plain-HTTP listener. Default 80.'),
+        http: z
+          .union([z.literal(false), ListenAddressSchema], { error: 'expected a port, "host:port", or false' })
+          .optional()
+          .describe('The plain-HTTP listener. Default 80; false for none.'),
+        https: ListenAddressSchema.optional().describe(
+          'The TLS listener (HTTP/2 and HTTP/1.1). Off unless set, e.g. 443.',
+        ),
       })
       .optional()
       .describe('Where Switchboard listens.'),
+    tls: z
+      .strictObject({
+        certificates: z
+          .array(
+            z.strictObject({
+              cert: z
+                .string({ error: 'expected the path of a PEM certificate file' })
+                .describe('PEM certificate (chain) file.'),
+              key: z
+                .string({ error: 'expected the path of a PEM private key file' })
+                .describe('PEM private key file.'),
+              hosts: z
+                .array(HostPatternSchema)
+                .optional()
+                .describe("Host names this certificate serves; default: the certificate's own names."),
+            }),
+            { error: 'expected a list of { cert, key }' },
+          )
+          .optional()
+          .describe(
+            'Certificates, chosen by SNI: the most specific name wins; the first is the default for clients without SNI.',
+          ),
+        local: z
+          .boolean()
+          .optional()
+          .describe(
+            'Issue certificates from a local CA for route hosts no certificate covers. Default true.',
+          ),
+        redirectHttp: z
+          .boolean()
+          .optional()
+          .describe(
+            'Answer plain-HTTP requests for hosts served over TLS with 308 to https (/.well-known/ excepted). Default true.',
+          ),
+        hsts: z
+          .union([z.literal(false), Duration], { error: 'expected false or a duration such as "180d"' })
+          .optional()
+          .describe('Send Strict-Transport-Security with this max-age on HTTPS responses. Default false.'),
+      })
+      .optional()
+      .describe('The TLS listener: certificates, local CA, redirects, HSTS.'),
     trustedProxies: z
       .array(parsedBy(z.string({ error: 'expected a CIDR such as "10.0.0.0/8"' }), parseCidr), {
         error: 'expected a list of CIDR blocks',

@@ -20,6 +20,11 @@ export const problems = {
     code: 'SB_METHOD_NOT_ALLOWED',
     detail: `${method} is not proxied.`,
   }),
+  misdirected: (host: string): ProxyProblem => ({
+    status: 421,
+    code: 'SB_MISDIRECTED',
+    detail: `This connection's TLS certificate does not cover "${host}"; open a new connection for that host.`,
+  }),
   clientTimeout: (): ProxyProblem => ({
     status: 408,
     code: 'SB_CLIENT_TIMEOUT',
@@ -115,6 +120,7 @@ const REASONS: Record<number, string> = {
   408: 'Request Timeout',
   413: 'Content Too Large',
   414: 'URI Too Long',
+  421: 'Misdirected Request',
   426: 'Upgrade Required',
   431: 'Request Header Fields Too Large',
   500: 'Internal Server Error',

@@ -94,6 +94,8 @@ export interface ExchangeInit {
   body: Readable | null
   requestId: string
   idle: IdleWatch
+  /** Added to every relayed response (HSTS on TLS). */
+  extraHeaders: string[]
   /** Called when the request moves to another target. */
   onRetarget?: ((target: Target) => void) | undefined
 }
@@ -193,10 +195,9 @@ export class Exchange implements Dispatcher.DispatchHandler, Watched {
     }
     this.responded = true
     try {
-      res.writeHead(
-        statusCode,
-        responseHeaders(headers, requestId, rewriteLocation) as unknown as Record<string, string>,
-      )
+      const out = responseHeaders(headers, requestId, rewriteLocation)
+      if (this.init.extraHeaders.length > 0) out.push(...this.init.extraHeaders)
+      res.writeHead(statusCode, out as unknown as Record<string, string>)
     } catch {
       this.responded = false
       controller.abort(new ProxyAbort('unusable response headers', 'SB_BAD_HEADERS'))
@@ -204,7 +205,10 @@ export class Exchange implements Dispatcher.DispatchHandler, Watched {
     }
     const type = headers['content-type']
     const streaming = typeof type === 'string' && type.startsWith('text/event-stream')
-    if (streaming || headers['content-length'] === undefined) res.flushHeaders()
+    // HTTP/2 sends headers at writeHead; HTTP/1 buffers them until the first body write unless flushed.
+    if ((streaming || headers['content-length'] === undefined) && typeof res.flushHeaders === 'function') {
+      res.flushHeaders()
+    }
     if (!streaming) idle.track(this)
   }
 

@@ -32,6 +32,7 @@ export interface RequestRecord {
   durationMs: number
   bytes: number
   error?: string | undefined
+  proto?: string
 }
 
 export interface ProxyDeps {
@@ -42,6 +43,10 @@ export interface ProxyDeps {
   /** "http" or "https" */
   proto: string
   log(record: RequestRecord): void
+  /** Extra response headers for this listener (HSTS on TLS). */
+  responseHeaders?: () => string[]
+  /** TLS only: true when the certificate for `sni` does not cover `host` (answer 421). */
+  misdirected?: ((sni: string, host: string) => boolean) | undefined
 }
 
 export interface Admission {
@@ -56,7 +61,7 @@ export interface Admission {
  * Checks shared by HTTP requests and WebSocket handshakes. Returns the problem to answer with, or the routed request.
  */
 export function admit(req: IncomingMessage, runtime: Runtime, requestId: string): Admission | ProxyProblem {
-  if (req.httpVersionMajor !== 1)
+  if (req.httpVersionMajor < 1 || req.httpVersionMajor > 2)
     return problems.badRequest('Only HTTP/1.0 and HTTP/1.1 requests are accepted.')
   let hostCount = 0
   const raw = req.rawHeaders
@@ -104,6 +109,10 @@ export function upstreamHostHeader(route: RouteDef, req: IncomingMessage, target
 
 export function handleRequest(req: IncomingMessage, res: ServerResponse, deps: ProxyDeps): void {
   const started = performance.now()
+  if (req.httpVersionMajor === 2 && req.headers.host === undefined) {
+    const authority = req.headers[':authority']
+    if (typeof authority === 'string') req.headers.host = authority
+  }
   const runtime = deps.runtime()
   const requestId = requestIdFrom(req.headers['x-request-id'] as string | undefined)
   const method = req.method ?? 'GET'
@@ -118,6 +127,7 @@ export function handleRequest(req: IncomingMessage, res: ServerResponse, deps: P
     status: 0,
     durationMs: 0,
     bytes: 0,
+    proto: deps.proto,
   }
   let exchange: Exchange | undefined
   res.once('close', () => {
@@ -147,6 +157,11 @@ export function handleRequest(req: IncomingMessage, res: ServerResponse, deps: P
     return
   }
   const { route, host, path, query } = admitted
+  const sni = (req.socket as { servername?: unknown }).servername
+  if (deps.misdirected && typeof sni === 'string' && sni !== host.name && deps.misdirected(sni, host.name)) {
+    sendProblem(req, res, problems.misdirected(host.name), { requestId })
+    return
+  }
   record.route = route.name
   record.path = path
   if (route.action.kind === 'redirect') {
@@ -218,11 +233,12 @@ export function handleRequest(req: IncomingMessage, res: ServerResponse, deps: P
     monitor: deps.monitor,
     clientIp,
     target,
-    dispatcher: deps.dispatchers.agent(upstream.timeouts.connect),
+    dispatcher: deps.dispatchers.agentFor(upstream),
     prepare,
     body,
     requestId,
     idle: deps.idle,
+    extraHeaders: deps.responseHeaders?.() ?? [],
     onRetarget: (t) => {
       record.target = t.url.url
     },
@@ -249,9 +265,10 @@ export function handleRequest(req: IncomingMessage, res: ServerResponse, deps: P
             route: route.name,
             upstream: upstream.name,
           })
-        req.socket.destroySoon()
+        if (req.httpVersionMajor === 2) res.destroy()
+        else req.socket.destroySoon()
       })
-      req.once('end', () => req.socket?.setTimeout(0))
+      req.once('end', () => req.setTimeout(0))
     }
   }
   exchange.start()

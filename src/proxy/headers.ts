@@ -101,6 +101,7 @@ export function requestHeaders(raw: readonly string[], ctx: ForwardContext): str
   for (let i = 0; i < raw.length; i += 2) {
     const name = raw[i] as string
     const value = raw[i + 1] as string
+    if (name.charCodeAt(0) === 58) continue // HTTP/2 pseudo-headers (:authority, :path...)
     const lower = name.toLowerCase()
     if (REQUEST_HOP_BY_HOP.has(lower)) {
       if (lower === 'te' && value.trim().toLowerCase() === 'trailers') out.push('te', 'trailers')

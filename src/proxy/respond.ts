@@ -23,7 +23,9 @@ export function sendProblem(
     ...extra,
   }
   // After a framing or parsing problem the connection cannot be trusted for another request.
-  if (problem.status === 400 || problem.status === 408 || problem.status === 413 || problem.status === 501) {
+  const closing =
+    problem.status === 400 || problem.status === 408 || problem.status === 413 || problem.status === 501
+  if (closing && req.httpVersionMajor === 1) {
     headers.connection = 'close'
     res.shouldKeepAlive = false
   }

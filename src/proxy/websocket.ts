@@ -10,6 +10,7 @@ import type { Socket } from 'node:net'
 import type { Duplex } from 'node:stream'
 import { upstreamPath } from '../routing/rewrite.js'
 import { clientAddress } from '../server/runtime.js'
+import { tlsOptions } from '../upstreams/dispatchers.js'
 import { type ProxyProblem, problems, reasonPhrase, renderProblem, upstreamProblem } from './errors.js'
 import {
   admit,
@@ -201,6 +202,7 @@ export function handleUpgrade(
     target.url.protocol === 'https:'
       ? httpsRequest({
           ...options,
+          ...tlsOptions(upstream, target.url.hostname),
           headers: outgoing as unknown as Record<string, string>,
           servername: target.url.hostname,
         })

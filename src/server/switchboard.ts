@@ -1,26 +1,35 @@
 /**
- * The front door: a Node http.Server we configure ourselves (timeouts Fastify would otherwise disable), Fastify on
- * top of it for request dispatch, our proxy handler behind one catch-all route, and the WebSocket tunnel on
- * 'upgrade'. The running table is a Runtime reference that a reload swaps.
+ * Switchboard: the running proxy. It owns what outlives a config (target registry, connection pools, health
+ * monitor, tunnels) and up to two fronts (plain HTTP, TLS). The running table is a Runtime reference that a reload
+ * swaps; requests in flight keep the Runtime they started with.
  */
-import { createServer, type IncomingMessage, type Server, ServerResponse } from 'node:http'
-import type { AddressInfo, Socket } from 'node:net'
-import type { Duplex } from 'node:stream'
-import Fastify, { type FastifyInstance } from 'fastify'
+
+import type { IncomingMessage, ServerResponse } from 'node:http'
+import { createSecureServer } from 'node:http2'
+import type { AddressInfo } from 'node:net'
 import type { Config } from '../config/model.js'
 import type { Logger } from '../log.js'
-import { problems } from '../proxy/errors.js'
-import { handleRequest, type ProxyDeps, type RequestRecord } from '../proxy/handler.js'
+import type { ProxyDeps, RequestRecord } from '../proxy/handler.js'
 import { IdleWatch } from '../proxy/idle.js'
-import { sendProblem } from '../proxy/respond.js'
-import { handleUpgrade, isWebSocketUpgrade, Tunnels } from '../proxy/websocket.js'
+import { Tunnels } from '../proxy/websocket.js'
+import { createTlsProvider, type TlsProvider } from '../tls/provider.js'
 import { Dispatchers } from '../upstreams/dispatchers.js'
 import { HealthMonitor } from '../upstreams/monitor.js'
 import { TargetRegistry } from '../upstreams/registry.js'
 import { snapshotPools, type UpstreamSnapshot } from '../upstreams/snapshot.js'
-import { answerClientError } from './client-errors.js'
-import { bindError } from './listen-errors.js'
+import { applyTimeouts, createHttpServer, Front } from './front.js'
+import { httpsRedirect } from './redirect.js'
 import { Runtime } from './runtime.js'
+
+export interface Listening {
+  http: AddressInfo | undefined
+  https: AddressInfo | undefined
+}
+
+export interface SwitchboardOptions {
+  /** Where the local CA and issued certificates live. */
+  stateDir?: string
+}
 
 export class Switchboard {
   readonly registry = new TargetRegistry()
@@ -28,13 +37,16 @@ export class Switchboard {
   readonly idle = new IdleWatch()
   readonly tunnels = new Tunnels()
   readonly monitor: HealthMonitor
+  tls: TlsProvider | undefined
   private runtime: Runtime
-  private readonly server: Server
-  private readonly app: FastifyInstance
   private readonly logger: Logger
+  private readonly options: SwitchboardOptions
+  private http: Front | undefined
+  private https: Front | undefined
 
-  constructor(config: Config, logger: Logger) {
+  constructor(config: Config, logger: Logger, options: SwitchboardOptions = {}) {
     this.logger = logger
+    this.options = options
     this.monitor = new HealthMonitor((target, change, upstream) =>
       this.logger[change.to === 'healthy' || change.to === 'unknown' ? 'info' : 'warn'](
         {
@@ -49,71 +61,24 @@ export class Switchboard {
       ),
     )
     this.runtime = new Runtime(config, this.registry)
-    const t = config.timeouts
-    this.server = createServer({
-      headersTimeout: t.clientHeader,
-      requestTimeout: 0,
-      keepAliveTimeout: t.keepAlive,
-      connectionsCheckingInterval: Math.max(250, Math.min(1000, t.clientHeader || 1000)),
-      requireHostHeader: true,
-      joinDuplicateHeaders: false,
-      noDelay: true,
-      maxHeaderSize: 16 * 1024,
-    })
-    const deps: ProxyDeps = {
+  }
+
+  private deps(proto: 'http' | 'https'): ProxyDeps {
+    return {
       runtime: () => this.runtime,
       dispatchers: this.dispatchers,
       idle: this.idle,
       monitor: this.monitor,
-      proto: 'http',
+      proto,
       log: (r) => this.logRequest(r),
+      responseHeaders: () => {
+        const hsts = this.runtime.config.tls.hsts
+        return proto === 'https' && hsts > 0
+          ? ['strict-transport-security', `max-age=${Math.floor(hsts / 1000)}`]
+          : []
+      },
+      misdirected: proto === 'https' ? (sni, host) => this.tls?.misdirected(sni, host) ?? false : undefined,
     }
-    const server = this.server
-    this.app = Fastify({
-      serverFactory: (handler) => {
-        server.on('request', handler)
-        return server
-      },
-      logger: false,
-      return503OnClosing: true,
-      forceCloseConnections: 'idle',
-      clientErrorHandler: (err, socket) => answerClientError(err, socket),
-      frameworkErrors: (_err, request, reply) => {
-        reply.hijack()
-        sendProblem(request.raw, reply.raw, problems.badRequest('Malformed request target.'), {
-          requestId: String(request.id),
-        })
-      },
-    })
-    this.app.removeAllContentTypeParsers()
-    this.app.addContentTypeParser('*', (_req, _payload, done) => done(null))
-    // The proxy runs in onRequest: no body parsing, no later hooks; the raw request streams straight upstream.
-    this.app.addHook('onRequest', (request, reply, _done) => {
-      reply.hijack()
-      try {
-        handleRequest(request.raw, reply.raw, deps)
-      } catch (err) {
-        // A bug, not bad input: answer and log it rather than leave the client hanging.
-        this.logger.error(
-          { err: { message: (err as Error).message, stack: (err as Error).stack } },
-          'internal error',
-        )
-        sendProblem(request.raw, reply.raw, problems.internal(), { requestId: String(request.id) })
-      }
-    })
-    const methods = this.app.supportedMethods.filter((m) => m !== 'CONNECT')
-    this.app.route({ method: methods, url: '*', handler: async () => undefined })
-    this.server.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => {
-      if (isWebSocketUpgrade(req)) handleUpgrade(req, socket, head, deps, this.tunnels)
-      else serveWithoutUpgrade(server, req, socket, head)
-    })
-    this.server.on('connect', (_req: IncomingMessage, socket: Duplex) => {
-      socket.on('error', () => socket.destroy())
-      const body = '405 Method Not Allowed: CONNECT is not proxied.\n'
-      socket.end(
-        `HTTP/1.1 405 Method Not Allowed\r\nallow: GET, HEAD, POST, PUT, PATCH, DELETE, OPTIONS\r\ncontent-type: text/plain; charset=utf-8\r\ncontent-length: ${body.length}\r\nconnection: close\r\n\r\n${body}`,
-      )
-    })
   }
 
   /** Every upstream and target with its health and counters (for the admin API, metrics, tests). */
@@ -134,24 +99,42 @@ export class Switchboard {
     this.registry.retainOnly(used)
   }
 
-  async listen(): Promise<AddressInfo> {
-    const { host, port } = this.runtime.config.listen.http
-    await this.app.ready()
+  async listen(): Promise<Listening> {
+    const config = this.runtime.config
+    const { http, https } = config.listen
+    if (https) {
+      this.tls = await createTlsProvider(config, this.options.stateDir, this.logger)
+      const server = createSecureServer({ ...this.tls.serverOptions(), allowHTTP1: true })
+      applyTimeouts(server, config.timeouts)
+      this.https = new Front('https', server, this.deps('https'), this.tunnels, this.logger)
+    }
+    if (http) {
+      const intercept = (req: IncomingMessage, res: ServerResponse) =>
+        httpsRedirect(req, res, this.runtime.config, this.tls, this.https?.listening ? this.https : undefined)
+      this.http = new Front(
+        'http',
+        createHttpServer(config.timeouts),
+        this.deps('http'),
+        this.tunnels,
+        this.logger,
+        intercept,
+      )
+    }
     this.monitor.sync(this.runtime.pools.values())
-    await new Promise<void>((resolve, reject) => {
-      const onError = (err: NodeJS.ErrnoException) => reject(bindError(err, 'http', host, port))
-      this.server.once('error', onError)
-      this.server.listen({ host, port, ipv6Only: false }, () => {
-        this.server.off('error', onError)
-        resolve()
-      })
-    })
-    this.server.on('error', (err) => this.logger.error({ err: { message: err.message } }, 'server error'))
-    return this.server.address() as AddressInfo
-  }
-
-  address(): AddressInfo {
-    return this.server.address() as AddressInfo
+    const result: Listening = { http: undefined, https: undefined }
+    try {
+      if (this.https && https) result.https = await this.https.listen(https)
+      if (this.http && http) result.http = await this.http.listen(http)
+    } catch (err) {
+      await this.close(0)
+      throw err
+    }
+    for (const front of [this.http, this.https]) {
+      front?.server.on('error', (err: Error) =>
+        this.logger.error({ err: { message: err.message } }, 'server error'),
+      )
+    }
+    return result
   }
 
   /**
@@ -160,19 +143,8 @@ export class Switchboard {
    */
   async close(graceMs = 10_000): Promise<void> {
     this.tunnels.destroyAll()
-    if (this.server.listening) {
-      await new Promise<void>((resolve) => {
-        const force = setTimeout(() => this.server.closeAllConnections(), graceMs)
-        force.unref()
-        this.server.close(() => {
-          clearTimeout(force)
-          resolve()
-        })
-        this.server.closeIdleConnections()
-      })
-    }
     this.monitor.stop()
-    await this.app.close()
+    await Promise.all([this.http?.close(graceMs), this.https?.close(graceMs)])
     this.idle.stop()
     await this.dispatchers.close()
   }
@@ -191,30 +163,10 @@ export class Switchboard {
         status: r.status,
         ms: r.durationMs,
         bytes: r.bytes,
+        ...(r.proto === 'https' ? { tls: true } : {}),
         ...(r.error ? { error: r.error } : {}),
       },
       'request',
     )
   }
-}
-
-/**
- * A non-WebSocket Upgrade (h2c, TLS/1.0...) is served as an ordinary request on a connection that then closes; the
- * Upgrade and HTTP2-Settings headers are hop-by-hop and never reach the upstream.
- */
-function serveWithoutUpgrade(server: Server, req: IncomingMessage, socket: Duplex, head: Buffer): void {
-  socket.on('error', () => socket.destroy())
-  const hasBody = req.headers['content-length'] !== undefined && req.headers['content-length'] !== '0'
-  if (hasBody || req.headers['transfer-encoding'] !== undefined || head.length > 0) {
-    socket.end('HTTP/1.1 400 Bad Request\r\ncontent-length: 0\r\nconnection: close\r\n\r\n')
-    return
-  }
-  const res = new ServerResponse(req)
-  res.shouldKeepAlive = false
-  res.assignSocket(socket as Socket)
-  res.once('finish', () => {
-    res.detachSocket(socket as Socket)
-    socket.end()
-  })
-  server.emit('request', req, res)
 }

@@ -1,14 +1,28 @@
-/** Pooled keep-alive connections to targets: one undici Agent per connect timeout (undici sets it per Agent). */
+/**
+ * Pooled keep-alive connections to targets: one undici Agent per distinct (connect timeout, TLS settings), since
+ * undici sets both per Agent. https:// targets are verified against the system CAs unless the upstream names a CA
+ * file or sets insecureSkipVerify.
+ */
+import { readFileSync } from 'node:fs'
 import { Agent } from 'undici'
+import type { UpstreamDef } from '../config/model.js'
 
 export class Dispatchers {
-  private readonly agents = new Map<number, Agent>()
+  private readonly agents = new Map<string, Agent>()
 
-  agent(connectTimeout: number): Agent {
-    let a = this.agents.get(connectTimeout)
+  agentFor(upstream: UpstreamDef): Agent {
+    const { ca, insecureSkipVerify, serverName } = upstream.tls
+    const connectTimeout = upstream.timeouts.connect
+    const key = `${connectTimeout}|${ca ?? ''}|${insecureSkipVerify}|${serverName ?? ''}`
+    let a = this.agents.get(key)
     if (!a) {
       a = new Agent({
-        connect: { timeout: connectTimeout, rejectUnauthorized: true },
+        connect: {
+          timeout: connectTimeout,
+          rejectUnauthorized: !insecureSkipVerify,
+          ...(ca ? { ca: readFileSync(ca, 'utf8') } : {}),
+          ...(serverName ? { servername: serverName } : {}),
+        },
         // Below Node's default server keep-alive (5s) so we rarely reuse a socket the target is closing.
         keepAliveTimeout: 4_000,
         keepAliveMaxTimeout: 600_000,
@@ -18,7 +32,7 @@ export class Dispatchers {
         bodyTimeout: 0,
         maxHeaderSize: 64 * 1024,
       })
-      this.agents.set(connectTimeout, a)
+      this.agents.set(key, a)
     }
     return a
   }
@@ -26,5 +40,22 @@ export class Dispatchers {
   async close(): Promise<void> {
     await Promise.all([...this.agents.values()].map((a) => a.close().catch(() => a.destroy())))
     this.agents.clear()
+  }
+}
+
+/** TLS options for one-off connections (WebSocket handshakes, health probes) to an upstream's targets. */
+export function tlsOptions(
+  upstream: UpstreamDef,
+  hostname: string,
+): {
+  rejectUnauthorized: boolean
+  ca?: string
+  servername: string
+} {
+  const { ca, insecureSkipVerify, serverName } = upstream.tls
+  return {
+    rejectUnauthorized: !insecureSkipVerify,
+    ...(ca ? { ca: readFileSync(ca, 'utf8') } : {}),
+    servername: serverName ?? hostname,
   }
 }

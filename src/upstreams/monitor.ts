@@ -3,18 +3,19 @@
  * target (keyed by URL, so a reload that keeps a target keeps its loop and state); loops are spread with jitter,
  * never overlap, and stop on shutdown. Each health change is reported once through `onChange`.
  */
-import type { HealthCheckDef, PassiveDef } from '../config/model.js'
+import type { HealthCheckDef, PassiveDef, UpstreamDef } from '../config/model.js'
 import type { Change, ProbeRecord } from './health.js'
 import { probe as realProbe } from './probe.js'
 import type { Pool, Target } from './registry.js'
 
-export type ProbeFn = (target: Target, check: HealthCheckDef) => Promise<ProbeRecord>
+export type ProbeFn = (target: Target, check: HealthCheckDef, upstream: UpstreamDef) => Promise<ProbeRecord>
 export type ChangeListener = (target: Target, change: Change, upstream: string) => void
 
 interface Loop {
   target: Target
   check: HealthCheckDef
   upstream: string
+  def: UpstreamDef
   timer: NodeJS.Timeout | undefined
   running: boolean
   stopped: boolean
@@ -27,19 +28,27 @@ export class HealthMonitor {
 
   constructor(
     private readonly onChange: ChangeListener,
-    private readonly probeFn: ProbeFn = (t, c) => realProbe({ ...t.url, weight: 1 }, c),
+    private readonly probeFn: ProbeFn = (t, c, u) => realProbe({ ...t.url, weight: 1 }, c, u),
     private readonly random: () => number = Math.random,
   ) {}
 
   /** Starts loops for targets that need one, stops loops for targets no longer checked. */
   sync(pools: Iterable<Pool>): void {
-    const wanted = new Map<string, { target: Target; check: HealthCheckDef; upstream: string }>()
+    const wanted = new Map<
+      string,
+      { target: Target; check: HealthCheckDef; upstream: string; def: UpstreamDef }
+    >()
     for (const pool of pools) {
       if (!pool.def.healthCheck) continue
       for (const target of pool.targets) {
         // A target shared by several upstreams is probed once, with the first upstream's settings.
         if (!wanted.has(target.key))
-          wanted.set(target.key, { target, check: pool.def.healthCheck, upstream: pool.def.name })
+          wanted.set(target.key, {
+            target,
+            check: pool.def.healthCheck,
+            upstream: pool.def.name,
+            def: pool.def,
+          })
       }
     }
     for (const [key, loop] of this.loops) {
@@ -54,6 +63,7 @@ export class HealthMonitor {
       if (loop) {
         loop.check = w.check
         loop.upstream = w.upstream
+        loop.def = w.def
         continue
       }
       const fresh: Loop = { ...w, timer: undefined, running: false, stopped: false }
@@ -74,7 +84,7 @@ export class HealthMonitor {
     loop.running = true
     let record: ProbeRecord
     try {
-      record = await this.probeFn(loop.target, loop.check)
+      record = await this.probeFn(loop.target, loop.check, loop.def)
     } catch (err) {
       record = { at: Date.now(), ok: false, latencyMs: 0, detail: `probe error: ${(err as Error).message}` }
     }

@@ -2,7 +2,8 @@
 import { request as httpRequest } from 'node:http'
 import { request as httpsRequest } from 'node:https'
 import { connect } from 'node:net'
-import type { HealthCheckDef, TargetDef } from '../config/model.js'
+import type { HealthCheckDef, TargetDef, UpstreamDef } from '../config/model.js'
+import { tlsOptions } from './dispatchers.js'
 import type { ProbeRecord } from './health.js'
 
 function describeError(err: NodeJS.ErrnoException): string {
@@ -24,8 +25,12 @@ function describeError(err: NodeJS.ErrnoException): string {
 
 const seconds = (ms: number) => (ms % 1000 === 0 ? `${ms / 1000}s` : `${ms}ms`)
 
-export function probe(target: TargetDef, check: HealthCheckDef): Promise<ProbeRecord> {
-  return check.kind === 'tcp' ? tcpProbe(target, check.timeout) : httpProbe(target, check)
+export function probe(
+  target: TargetDef,
+  check: HealthCheckDef,
+  upstream?: UpstreamDef,
+): Promise<ProbeRecord> {
+  return check.kind === 'tcp' ? tcpProbe(target, check.timeout) : httpProbe(target, check, upstream)
 }
 
 export function tcpProbe(target: TargetDef, timeout: number): Promise<ProbeRecord> {
@@ -44,7 +49,11 @@ export function tcpProbe(target: TargetDef, timeout: number): Promise<ProbeRecor
   })
 }
 
-export function httpProbe(target: TargetDef, check: HealthCheckDef): Promise<ProbeRecord> {
+export function httpProbe(
+  target: TargetDef,
+  check: HealthCheckDef,
+  upstream?: UpstreamDef,
+): Promise<ProbeRecord> {
   const started = performance.now()
   const at = Date.now()
   return new Promise((resolve) => {
@@ -56,8 +65,10 @@ export function httpProbe(target: TargetDef, check: HealthCheckDef): Promise<Pro
       req.destroy()
       resolve({ at, ok, latencyMs: Math.round((performance.now() - started) * 10) / 10, detail })
     }
-    const make = target.protocol === 'https:' ? httpsRequest : httpRequest
+    const https = target.protocol === 'https:'
+    const make = https ? httpsRequest : httpRequest
     const req = make({
+      ...(https && upstream ? tlsOptions(upstream, target.hostname) : {}),
       host: target.hostname,
       port: target.port,
       method: 'GET',

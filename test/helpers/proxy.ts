@@ -27,7 +27,9 @@ export async function startProxy(yaml: string, env: Record<string, string> = {})
   })
   const logger = pino({ level: 'debug' }, sink)
   const sb = new Switchboard(loaded.config, logger)
-  const addr: AddressInfo = await sb.listen()
+  const listening = await sb.listen()
+  const addr: AddressInfo | undefined = listening.http ?? listening.https
+  if (!addr) throw new Error('nothing is listening')
   return {
     sb,
     port: addr.port,

@@ -137,7 +137,7 @@ routes:
 `
   const r = parseConfig(yaml, 'routes.yaml', { HOST: 'app.localhost' })
   if (!r.ok) throw new Error(r.error.message)
-  t.equal(r.config.listen.http.port, 8080, 'plain scalars are re-typed after substitution')
+  t.equal(r.config.listen.http?.port, 8080, 'plain scalars are re-typed after substitution')
   t.same(r.config.routes[0]?.hosts, [{ kind: 'exact', host: 'app.localhost' }])
   const missing = problems(yaml)
   t.same(
