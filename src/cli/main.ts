@@ -6,6 +6,9 @@ import { loadConfigFile } from '../config/load.js'
 import { createLogger, LOG_LEVELS } from '../log.js'
 import { BindError } from '../server/listen-errors.js'
 import { Switchboard } from '../server/switchboard.js'
+import { caHelp } from '../tls/ca-help.js'
+import { defaultStateDir, LocalCa } from '../tls/local-ca.js'
+import { TlsSetupError } from '../tls/provider.js'
 import { renderRoutes } from './table.js'
 
 const HELP = `Switchboard: a reverse proxy and port router.
@@ -14,6 +17,7 @@ Usage:
   switchboard [start] [-c routes.yaml]   validate the config, then listen and route
   switchboard check   [-c routes.yaml]   validate only: exit 0 and print the routes, or exit 1 and list every problem
   switchboard routes  [-c routes.yaml]   print the resolved routing table, in matching order
+  switchboard ca      [--state-dir dir]  print the local CA's path and how to trust it (creates it if needed)
 
 Options:
   -c, --config <file>    routing table (default: routes.yaml, or $SWITCHBOARD_CONFIG)
@@ -56,7 +60,7 @@ export async function main(argv: string[]): Promise<number> {
     return 0
   }
   const command = positionals[0] ?? 'start'
-  if (!['start', 'check', 'routes'].includes(command) || positionals.length > 1) {
+  if (!['start', 'check', 'routes', 'ca'].includes(command) || positionals.length > 1) {
     process.stderr.write(`switchboard: unknown command "${positionals.join(' ')}"\n\n${HELP}\n`)
     return 2
   }
@@ -64,6 +68,11 @@ export async function main(argv: string[]): Promise<number> {
   if (!(LOG_LEVELS as readonly string[]).includes(level)) {
     process.stderr.write(`switchboard: --log-level must be one of ${LOG_LEVELS.join(', ')}\n`)
     return 2
+  }
+  if (command === 'ca') {
+    const ca = await LocalCa.open(values['state-dir'] ?? defaultStateDir())
+    process.stdout.write(`${caHelp(ca.certPath)}\n`)
+    return 0
   }
   const file = values.config ?? process.env.SWITCHBOARD_CONFIG ?? 'routes.yaml'
   const loaded = await loadConfigFile(file)
@@ -74,6 +83,7 @@ export async function main(argv: string[]): Promise<number> {
     )
     return 1
   }
+  for (const w of loaded.warnings ?? []) process.stderr.write(`${w}\n`)
   if (command === 'check') {
     process.stdout.write(
       `${file}: OK, ${loaded.config.routes.length} routes\n\n${renderRoutes(loaded.config)}\n`,
@@ -106,7 +116,10 @@ export async function main(argv: string[]): Promise<number> {
     )
   } catch (err) {
     await sb.close().catch(() => undefined)
-    const message = err instanceof BindError ? err.message : `failed to start: ${(err as Error).message}`
+    const message =
+      err instanceof BindError || err instanceof TlsSetupError
+        ? err.message
+        : `failed to start: ${(err as Error).message}`
     process.stderr.write(`switchboard: ${message}\n`)
     return 1
   }

@@ -4,9 +4,10 @@
  */
 import { readFile } from 'node:fs/promises'
 import { type Document, LineCounter, parseDocument, visit } from 'yaml'
+import { inspectCertificate } from '../tls/cert-files.js'
 import { buildConfig } from './build.js'
 import type { Env } from './env.js'
-import { ConfigError, type ConfigIssue } from './issues.js'
+import { ConfigError, type ConfigIssue, formatIssue } from './issues.js'
 import { locate } from './locate.js'
 import type { Config } from './model.js'
 import { ConfigSchema } from './schema.js'
@@ -14,7 +15,7 @@ import { checkSemantics } from './semantics.js'
 import { substituteDocument } from './substitute.js'
 import { fromZod } from './zod-issues.js'
 
-export type LoadResult = { ok: true; config: Config } | { ok: false; error: ConfigError }
+export type LoadResult = { ok: true; config: Config; warnings?: string[] } | { ok: false; error: ConfigError }
 
 export function parseConfig(text: string, file: string, env: Env): LoadResult {
   const lines = new LineCounter()
@@ -66,6 +67,56 @@ export function parseConfig(text: string, file: string, env: Env): LoadResult {
   return { ok: true, config: buildConfig(file, parsed.data) }
 }
 
+/**
+ * Checks the files the config names (TLS certificates and keys, upstream CA files): readable, PEM, key matches,
+ * valid now. Problems are reported at the line of the key that names the file; an expiring certificate is a warning.
+ */
+export async function checkFiles(
+  config: Config,
+  text: string,
+  file: string,
+): Promise<{ issues: ConfigIssue[]; warnings: string[] }> {
+  const lines = new LineCounter()
+  const doc = parseDocument(text, { lineCounter: lines })
+  const issues: ConfigIssue[] = []
+  const warnings: string[] = []
+  for (const [i, c] of config.tls.certificates.entries()) {
+    const r = await inspectCertificate(c.cert, c.key)
+    if (!r.ok)
+      for (const p of r.problems)
+        issues.push(locate(doc, lines, { path: ['tls', 'certificates', i, 'cert'], message: p }))
+    else if (r.warning)
+      warnings.push(
+        formatIssue(
+          file,
+          locate(doc, lines, { path: ['tls', 'certificates', i, 'cert'], message: `warning: ${r.warning}` }),
+        ),
+      )
+  }
+  for (const [name, u] of config.upstreams) {
+    if (u.tls.ca === undefined) continue
+    try {
+      const pem = await readFile(u.tls.ca, 'utf8')
+      if (!pem.includes('-----BEGIN CERTIFICATE-----')) {
+        issues.push(
+          locate(doc, lines, {
+            path: ['upstreams', name, 'tls', 'ca'],
+            message: `${u.tls.ca} is not a PEM certificate`,
+          }),
+        )
+      }
+    } catch (err) {
+      issues.push(
+        locate(doc, lines, {
+          path: ['upstreams', name, 'tls', 'ca'],
+          message: `cannot read ${u.tls.ca} (${(err as NodeJS.ErrnoException).code ?? 'error'})`,
+        }),
+      )
+    }
+  }
+  return { issues, warnings }
+}
+
 export async function loadConfigFile(file: string, env: Env = process.env): Promise<LoadResult> {
   let text: string
   try {
@@ -82,7 +133,11 @@ export async function loadConfigFile(file: string, env: Env = process.env): Prom
             : `cannot read the file (${code ?? 'error'})`
     return { ok: false, error: new ConfigError(file, [{ path: [], message: why, line: 1, col: 1 }]) }
   }
-  return parseConfig(text, file, env)
+  const parsed = parseConfig(text, file, env)
+  if (!parsed.ok) return parsed
+  const files = await checkFiles(parsed.config, text, file)
+  if (files.issues.length > 0) return { ok: false, error: new ConfigError(file, files.issues) }
+  return { ok: true, config: parsed.config, warnings: files.warnings }
 }
 
 function dedupe(issues: ConfigIssue[]): ConfigIssue[] {

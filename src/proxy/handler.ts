@@ -131,9 +131,10 @@ export function handleRequest(req: IncomingMessage, res: ServerResponse, deps: P
   }
   let exchange: Exchange | undefined
   res.once('close', () => {
-    if (exchange && !exchange.finished && !res.writableFinished) exchange.clientClosed()
+    // writableEnded, not writableFinished: an HTTP/2 response reports finished once its stream is reset.
+    if (exchange && !exchange.finished && !res.writableEnded) exchange.clientClosed()
     record.status =
-      res.writableFinished || exchange?.finished ? res.statusCode : exchange?.responded ? res.statusCode : 499
+      res.writableEnded || exchange?.finished ? res.statusCode : exchange?.responded ? res.statusCode : 499
     if (exchange?.clientGone) record.error = 'client closed the connection'
     else if (exchange?.error && exchange.responded) record.error = 'upstream response truncated'
     record.durationMs = Math.round((performance.now() - started) * 100) / 100

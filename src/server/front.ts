@@ -117,7 +117,19 @@ export class Front {
     })
   }
 
+  /** Every open client socket, so a forced close can end HTTP/2 sessions and upgraded sockets too. */
+  private readonly sockets = new Set<Duplex>()
+
+  private track(): void {
+    const event = this.name === 'https' ? 'secureConnection' : 'connection'
+    this.server.on(event, (socket: Duplex) => {
+      this.sockets.add(socket)
+      socket.once('close', () => this.sockets.delete(socket))
+    })
+  }
+
   async listen(address: ListenAddress): Promise<AddressInfo> {
+    this.track()
     await this.app.ready()
     const { host, port } = address
     await new Promise<void>((resolve, reject) => {
@@ -141,6 +153,7 @@ export class Front {
       await new Promise<void>((resolve) => {
         const force = setTimeout(() => {
           server.closeAllConnections?.()
+          for (const socket of this.sockets) socket.destroy()
           resolve()
         }, graceMs)
         force.unref()

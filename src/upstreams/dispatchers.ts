@@ -4,7 +4,8 @@
  * file or sets insecureSkipVerify.
  */
 import { readFileSync } from 'node:fs'
-import { Agent } from 'undici'
+import { isIP } from 'node:net'
+import { Agent, buildConnector } from 'undici'
 import type { UpstreamDef } from '../config/model.js'
 
 export class Dispatchers {
@@ -16,13 +17,16 @@ export class Dispatchers {
     const key = `${connectTimeout}|${ca ?? ''}|${insecureSkipVerify}|${serverName ?? ''}`
     let a = this.agents.get(key)
     if (!a) {
+      const base = buildConnector({
+        timeout: connectTimeout,
+        rejectUnauthorized: !insecureSkipVerify,
+        ...(ca ? { ca: readFileSync(ca, 'utf8') } : {}),
+      })
       a = new Agent({
-        connect: {
-          timeout: connectTimeout,
-          rejectUnauthorized: !insecureSkipVerify,
-          ...(ca ? { ca: readFileSync(ca, 'utf8') } : {}),
-          ...(serverName ? { servername: serverName } : {}),
-        },
+        // undici would take the TLS server name from the Host header, which is the public name when Host is
+        // preserved: verify the target's own name (or tls.serverName) instead.
+        connect: (opts, cb) =>
+          base({ ...opts, servername: serverName ?? (isIP(opts.hostname) ? '' : opts.hostname) }, cb),
         // Below Node's default server keep-alive (5s) so we rarely reuse a socket the target is closing.
         keepAliveTimeout: 4_000,
         keepAliveMaxTimeout: 600_000,
@@ -38,7 +42,8 @@ export class Dispatchers {
   }
 
   async close(): Promise<void> {
-    await Promise.all([...this.agents.values()].map((a) => a.close().catch(() => a.destroy())))
+    // Called after the listeners' grace period: whatever is still in flight upstream is cut.
+    await Promise.all([...this.agents.values()].map((a) => a.destroy().catch(() => undefined)))
     this.agents.clear()
   }
 }
