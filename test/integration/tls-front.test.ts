@@ -15,7 +15,7 @@ import { join } from 'node:path'
 import { connect as tlsConnect } from 'node:tls'
 import { pino } from 'pino'
 import t from 'tap'
-import { WebSocket, WebSocketServer } from 'ws'
+import { type ClientOptions, WebSocket, WebSocketServer } from 'ws'
 import { parseConfig } from '../../src/config/load.js'
 import { Switchboard } from '../../src/server/switchboard.js'
 import { LocalCa } from '../../src/tls/local-ca.js'
@@ -250,10 +250,7 @@ t.test(
 
 t.test('wss through the proxy', async (t) => {
   const options = { ca: trust, servername: 'ws.localhost', headers: { host: 'ws.localhost' } }
-  const ws = new WebSocket(
-    `wss://127.0.0.1:${httpsPort}/`,
-    options as ConstructorParameters<typeof WebSocket>[1],
-  )
+  const ws = new WebSocket(`wss://127.0.0.1:${httpsPort}/`, options as unknown as ClientOptions)
   await once(ws, 'open')
   ws.send('hi')
   const [msg] = await once(ws, 'message')
