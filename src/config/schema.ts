@@ -29,13 +29,13 @@ function parsedBy<I, O>(base: z.ZodType<I>, parse: (value: I) => Parsed<O>) {
 
 const durationText = z
   .string({ error: 'expected a duration such as "500ms", "5s" or "2m"' })
-  .meta({ pattern: '^\\d+(\\.\\d+)?(ms|s|m|h)$' })
+  .meta({ pattern: '^\\d+(\\.\\d+)?(ms|s|m|h|d)$' })
 export const Duration = parsedBy(durationText, (text) => {
   const ms = parseDuration(text)
   return ms === undefined
     ? { ok: false, error: `invalid duration "${text}": write a number with a unit: 500ms, 5s, 2m, 1h` }
     : { ok: true, value: ms }
-}).describe('A duration: a number with a unit, ms, s, m or h ("500ms", "5s", "2m").')
+}).describe('A duration: a number with a unit, ms, s, m, h or d ("500ms", "5s", "2m", "180d").')
 
 const portOrText = z.union([z.number(), z.string()], {
   error: 'expected a port number or a "host:port" string',

@@ -25,7 +25,9 @@ if (!existsSync(CHROMIUM) || !existsSync(CERTUTIL)) {
   if (process.env.CI)
     t.fail(`${CHROMIUM} or ${CERTUTIL} is missing: .ci/run installs chromium and libnss3-tools`)
   else
-    t.comment(`SKIP browser test: needs Debian's chromium and libnss3-tools (apt-get install chromium libnss3-tools)`)
+    t.comment(
+      `SKIP browser test: needs Debian's chromium and libnss3-tools (apt-get install chromium libnss3-tools)`,
+    )
 } else {
   t.test(
     'Chromium loads a page over HTTPS with the local CA trusted, and its WebSocket connects',

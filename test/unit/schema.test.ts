@@ -244,7 +244,7 @@ t.test('the validator used here rejects what the schema forbids', async (t) => {
       /does not match/,
     ],
     ['upstreams:\n  a: { targets: [] }\nroutes:\n  - upstream: a\n', /targets: fewer than 1/],
-    ['listen: {}\nroutes:\n  - to: 3000\n', /listen: missing "http"/],
+    ['listen: { htp: 80 }\nroutes:\n  - to: 3000\n', /htp: not allowed/],
     ['routes:\n  - host: []\n    to: 3000\n', /host: matches none/],
   ]
   for (const [text, expected] of bad)
