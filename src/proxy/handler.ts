@@ -61,7 +61,8 @@ export interface Admission {
  * Checks shared by HTTP requests and WebSocket handshakes. Returns the problem to answer with, or the routed request.
  */
 export function admit(req: IncomingMessage, runtime: Runtime, requestId: string): Admission | ProxyProblem {
-  if (req.httpVersionMajor < 1 || req.httpVersionMajor > 2)
+  // HTTP/2 only as a real HTTP/2 stream; "GET / HTTP/2.0" typed on an HTTP/1 connection is refused.
+  if (req.httpVersionMajor !== ('stream' in req ? 2 : 1))
     return problems.badRequest('Only HTTP/1.0 and HTTP/1.1 requests are accepted.')
   let hostCount = 0
   const raw = req.rawHeaders
