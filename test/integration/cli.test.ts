@@ -146,3 +146,13 @@ t.test('start routes, logs one JSON line per request, and stops on SIGTERM', asy
   child.kill('SIGTERM')
   t.equal(await exited, 0, 'exit 0 after SIGTERM')
 })
+
+t.test('check validates TLS certificate files and points at the key that names them', async (t) => {
+  const f = file(
+    'tls.yaml',
+    'listen: { https: 8443 }\ntls:\n  certificates:\n    - cert: ./missing.pem\n      key: ./missing-key.pem\nroutes:\n  - { to: 3000 }\n',
+  )
+  const r = run(['check', '-c', f])
+  t.equal(r.code, 1)
+  t.match(r.stderr, /tls\.yaml:4:11 tls\.certificates\[0\]\.cert: .*missing\.pem/)
+})

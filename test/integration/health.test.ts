@@ -251,3 +251,33 @@ routes:
   t.same(failures, [], `zero failed requests out of ${ok}`)
   t.ok(ok > 300, `${ok} requests served`)
 })
+
+t.test('a reload that keeps a target keeps its health state, counters and probe loop', async (t) => {
+  const { parseConfig } = await import('../../src/config/load.js')
+  const dead = await deadPort()
+  const yaml = (extra: string) => `
+listen: { http: "127.0.0.1:0" }
+upstreams:
+  api:
+    targets: [http://127.0.0.1:${dead}]
+    healthCheck: { interval: 100ms, timeout: 50ms, fall: 1 }
+${extra}
+routes:
+  - upstream: api
+`
+  const proxy = await startProxy(yaml(''))
+  t.teardown(() => proxy.close())
+  const target = [...proxy.sb.registry.all()][0]
+  if (!target) throw new Error('no target')
+  await waitFor(() => target.health.view(Date.now()) === 'unhealthy', 2000, 'target down')
+  const probesBefore = target.health.history.length
+  const next = parseConfig(yaml('  other:\n    targets: [9]\n    healthCheck: false'), 'test.yaml', {})
+  if (!next.ok) throw new Error(next.error.message)
+  proxy.sb.apply(next.config)
+  const same = [...proxy.sb.registry.all()].find((x) => x.key === target.key)
+  t.equal(same, target, 'the same Target object after the reload')
+  t.equal(same?.health.view(Date.now()), 'unhealthy', 'health state kept')
+  t.equal(proxy.sb.monitor.size, 1, 'one probe loop, not two')
+  await waitFor(() => target.health.history.length > probesBefore, 2000, 'probing continues')
+  t.equal((await req(proxy.port, '/')).status, 503)
+})
