@@ -154,5 +154,5 @@ t.test('check validates TLS certificate files and points at the key that names t
   )
   const r = run(['check', '-c', f])
   t.equal(r.code, 1)
-  t.match(r.stderr, /tls\.yaml:4:11 tls\.certificates\[0\]\.cert: .*missing\.pem/)
+  t.match(r.stderr, /tls\.yaml:4:13 tls\.certificates\[0\]\.cert: .*missing\.pem/)
 })
