@@ -5,6 +5,7 @@ import { parseArgs } from 'node:util'
 import { loadConfigFile } from '../config/load.js'
 import { createLogger, LOG_LEVELS } from '../log.js'
 import { BindError } from '../server/listen-errors.js'
+import { Reloader } from '../server/reload.js'
 import { Switchboard } from '../server/switchboard.js'
 import { caHelp } from '../tls/ca-help.js'
 import { defaultStateDir, LocalCa } from '../tls/local-ca.js'
@@ -123,6 +124,10 @@ export async function main(argv: string[]): Promise<number> {
     process.stderr.write(`switchboard: ${message}\n`)
     return 1
   }
+  const reloader = new Reloader(file, sb, logger)
+  await reloader.prime()
+  reloader.watch()
+  process.on('SIGHUP', () => void reloader.reload('SIGHUP'))
   return await new Promise<number>((resolve) => {
     let stopping = false
     const stop = (signal: NodeJS.Signals) => {
@@ -132,6 +137,7 @@ export async function main(argv: string[]): Promise<number> {
         process.exit(1)
       }
       stopping = true
+      reloader.close()
       logger.info({ signal }, 'shutting down: finishing requests in flight')
       sb.close().then(
         () => {

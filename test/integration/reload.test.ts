@@ -1,0 +1,102 @@
+/**
+ * Hot reload on a real child process: the file is replaced the way editors do (write a temp file, rename over),
+ * SIGHUP reloads, an invalid file is refused whole, and requests under a bounded load never fail across reloads.
+ */
+import { type ChildProcess, spawn } from 'node:child_process'
+import { mkdtempSync, renameSync, writeFileSync } from 'node:fs'
+import { type AddressInfo, createServer } from 'node:net'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import t from 'tap'
+import { req } from '../helpers/client.js'
+import { waitFor } from '../helpers/raw.js'
+import { startUpstream } from '../helpers/upstream.js'
+
+const MAIN = join(import.meta.dirname, '../../dist/src/cli/main.js')
+
+async function freePort(): Promise<number> {
+  const s = createServer()
+  await new Promise<void>((r) => s.listen(0, '127.0.0.1', r))
+  const port = (s.address() as AddressInfo).port
+  await new Promise<void>((r) => s.close(() => r()))
+  return port
+}
+
+t.test(
+  'file replaced by rename, SIGHUP, invalid file refused, zero failed requests across reloads',
+  async (t) => {
+    const blue = await startUpstream((_r, res) => res.end('blue'))
+    const green = await startUpstream((_r, res) => res.end('green'))
+    t.teardown(async () => {
+      await blue.close()
+      await green.close()
+    })
+    const dir = mkdtempSync(join(tmpdir(), 'sb-reload-'))
+    const file = join(dir, 'routes.yaml')
+    const port = await freePort()
+    const table = (target: string) =>
+      `listen: { http: "127.0.0.1:${port}" }\nroutes:\n  - { host: app.localhost, to: "${target}" }\n`
+    let n = 0
+    const replace = (text: string) => {
+      const tmp = join(dir, `.routes.yaml.${n++}`)
+      writeFileSync(tmp, text)
+      renameSync(tmp, file) // how editors and ConfigMaps replace a file
+    }
+    replace(table(blue.url))
+    const child: ChildProcess = spawn(process.execPath, [MAIN, 'start', '-c', file], {
+      stdio: ['ignore', 'pipe', 'pipe'],
+    })
+    let out = ''
+    child.stdout?.on('data', (c: Buffer) => {
+      out += c.toString()
+    })
+    const exited = new Promise<number | null>((r) => child.once('exit', (code) => r(code)))
+    t.teardown(() => {
+      if (child.exitCode === null) child.kill('SIGKILL')
+    })
+    await waitFor(() => out.includes('listening'), 10_000, 'listening')
+    const get = async () => (await req(port, '/', { host: 'app.localhost' })).body
+    t.equal(await get(), 'blue')
+
+    replace(table(green.url))
+    await waitFor(async () => (await get()) === 'green', 5000, 'the renamed-in file is live')
+    t.match(out, /reloaded routes/)
+
+    replace('routes:\n  - { host: app.localhost, to: nowhere }\n')
+    await waitFor(() => out.includes('reload refused'), 5000, 'invalid file refused')
+    t.match(
+      out,
+      /routes\.yaml:2:\d+ routes\[0\]\.to: invalid target \\"nowhere\\"/,
+      'the error, with line:col, is logged',
+    )
+    t.equal(await get(), 'green', 'an invalid file changes no response')
+
+    // bounded load while the table alternates; every request must succeed
+    const failures: string[] = []
+    let ok = 0
+    let done = false
+    const worker = async () => {
+      while (!done) {
+        try {
+          const body = await get()
+          if (body === 'blue' || body === 'green') ok++
+          else failures.push(body.slice(0, 80))
+        } catch (err) {
+          failures.push((err as Error).message)
+        }
+      }
+    }
+    const workers = Array.from({ length: 8 }, worker)
+    for (let i = 0; i < 30; i++) {
+      writeFileSync(file, table(i % 2 === 0 ? blue.url : green.url))
+      child.kill('SIGHUP')
+      const want = i % 2 === 0 ? 'blue' : 'green'
+      await waitFor(async () => (await get()) === want, 5000, `reload ${i} live`)
+    }
+    done = true
+    await Promise.all(workers)
+    t.same(failures, [], `zero failed requests across 30 reloads (${ok} served)`)
+    child.kill('SIGTERM')
+    t.equal(await exited, 0)
+  },
+)
