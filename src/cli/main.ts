@@ -2,6 +2,7 @@
 /** switchboard start | check | routes  [-c routes.yaml] [--log-level info] */
 import { readFileSync } from 'node:fs'
 import { parseArgs } from 'node:util'
+import { startAdmin } from '../admin/start.js'
 import { loadConfigFile } from '../config/load.js'
 import { createLogger, LOG_LEVELS } from '../log.js'
 import { BindError } from '../server/listen-errors.js'
@@ -127,6 +128,16 @@ export async function main(argv: string[]): Promise<number> {
   const reloader = new Reloader(file, sb, logger)
   await reloader.prime()
   reloader.watch()
+  let admin: Awaited<ReturnType<typeof startAdmin>>
+  try {
+    admin = await startAdmin(sb, reloader, { version: version(), configFile: file })
+    if (admin) logger.info({ admin: `${admin.address.address}:${admin.address.port}` }, 'admin API listening')
+  } catch (err) {
+    reloader.close()
+    await sb.close(0).catch(() => undefined)
+    process.stderr.write(`switchboard: ${(err as Error).message}\n`)
+    return 1
+  }
   process.on('SIGHUP', () => void reloader.reload('SIGHUP'))
   return await new Promise<number>((resolve) => {
     let stopping = false
@@ -138,6 +149,7 @@ export async function main(argv: string[]): Promise<number> {
       }
       stopping = true
       reloader.close()
+      void admin?.server.close()
       logger.info({ signal }, 'shutting down: finishing requests in flight')
       sb.close().then(
         () => {

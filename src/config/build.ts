@@ -78,6 +78,14 @@ export function buildConfig(source: string, raw: RawConfig): Config {
           : (raw.listen?.http ?? { host: undefined, port: DEFAULT_HTTP_PORT }),
       https: raw.listen?.https ?? null,
     },
+    admin:
+      raw.admin === false
+        ? null
+        : {
+            listen: raw.admin?.listen ?? { host: '127.0.0.1', port: 9901 },
+            token: raw.admin?.token,
+            allowRemote: raw.admin?.allowRemote ?? false,
+          },
     tls: {
       certificates: (raw.tls?.certificates ?? []).map((c) => ({
         cert: resolve(dirname(source), c.cert),

@@ -87,12 +87,20 @@ export interface TlsDef {
   hsts: number
 }
 
+export interface AdminDef {
+  listen: ListenAddress
+  token: string | undefined
+  allowRemote: boolean
+}
+
 export interface Config {
   /** The file it came from, as given on the command line. */
   source: string
   /** null = that listener is off. */
   listen: { http: ListenAddress | null; https: ListenAddress | null }
   tls: TlsDef
+  /** null when `admin: false`. */
+  admin: AdminDef | null
   trustedProxies: readonly Cidr[]
   timeouts: ServerTimeouts
   limits: { maxRequestBody: number | undefined }

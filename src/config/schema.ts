@@ -300,6 +300,31 @@ export const ConfigSchema = z
       })
       .optional()
       .describe('The TLS listener: certificates, local CA, redirects, HSTS.'),
+    admin: z
+      .union(
+        [
+          z.literal(false),
+          z.strictObject({
+            listen: ListenAddressSchema.optional().describe(
+              'Where the admin API listens. Default "127.0.0.1:9901".',
+            ),
+            token: z
+              .string({ error: 'expected a token string, e.g. "${ADMIN_TOKEN}"' })
+              .min(16, { error: 'an admin token must be at least 16 characters' })
+              .optional()
+              .describe('Require "Authorization: Bearer <token>" (health and readiness checks excepted).'),
+            allowRemote: z
+              .boolean()
+              .optional()
+              .describe('Allow binding a non-loopback address without a token. Default false.'),
+          }),
+        ],
+        { error: 'expected false or a map with listen, token, allowRemote' },
+      )
+      .optional()
+      .describe(
+        'The admin API: /healthz, /readyz, /status, POST /reload, /metrics. On by default on 127.0.0.1:9901.',
+      ),
     trustedProxies: z
       .array(parsedBy(z.string({ error: 'expected a CIDR such as "10.0.0.0/8"' }), parseCidr), {
         error: 'expected a list of CIDR blocks',

@@ -37,6 +37,21 @@ export function checkSemantics(raw: unknown): ConfigIssue[] {
       })
     }
   }
+  if (isRecord(raw.admin) && raw.admin.token === undefined && raw.admin.allowRemote !== true) {
+    const listen = raw.admin.listen
+    const host =
+      typeof listen === 'string' && listen.includes(':')
+        ? listen.slice(0, listen.lastIndexOf(':'))
+        : undefined
+    const loopback = host !== undefined && /^(127\.|localhost$|\[::1\]$|::1$)/.test(host)
+    if (listen !== undefined && !loopback) {
+      issues.push({
+        path: ['admin', 'listen'],
+        message:
+          'the admin API would listen beyond loopback without a token: set admin.token (e.g. "${ADMIN_TOKEN}") or admin.allowRemote: true',
+      })
+    }
+  }
   if (!Array.isArray(raw.routes)) return issues
   const seen = new Map<string, number>()
   raw.routes.forEach((route: unknown, index: number) => {

@@ -120,6 +120,10 @@ export class Front {
   /** Every open client socket, so a forced close can end HTTP/2 sessions and upgraded sockets too. */
   private readonly sockets = new Set<Duplex>()
 
+  get connections(): number {
+    return this.sockets.size
+  }
+
   private track(): void {
     const event = this.name === 'https' ? 'secureConnection' : 'connection'
     this.server.on(event, (socket: Duplex) => {

@@ -34,6 +34,8 @@ function restartOnly(before: Config, after: Config): string[] {
 
 export class Reloader {
   last: ReloadOutcome | undefined
+  /** Called after every reload attempt (for metrics). */
+  onOutcome: ((outcome: ReloadOutcome) => void) | undefined
   private watcher: FSWatcher | undefined
   private timer: NodeJS.Timeout | undefined
   private running: Promise<ReloadOutcome> | undefined
@@ -49,9 +51,14 @@ export class Reloader {
   /** Validates the file and swaps it in if valid. Concurrent calls share one reload. */
   reload(reason: string): Promise<ReloadOutcome> {
     if (this.running) return this.running
-    this.running = this.doReload(reason).finally(() => {
-      this.running = undefined
-    })
+    this.running = this.doReload(reason)
+      .then((outcome) => {
+        this.onOutcome?.(outcome)
+        return outcome
+      })
+      .finally(() => {
+        this.running = undefined
+      })
     return this.running
   }
 

@@ -7,6 +7,7 @@
 import type { IncomingMessage, ServerResponse } from 'node:http'
 import { createSecureServer } from 'node:http2'
 import type { AddressInfo } from 'node:net'
+import { ProxyMetrics } from '../admin/proxy-metrics.js'
 import type { Config } from '../config/model.js'
 import type { Logger } from '../log.js'
 import type { ProxyDeps, RequestRecord } from '../proxy/handler.js'
@@ -38,6 +39,8 @@ export class Switchboard {
   readonly tunnels = new Tunnels()
   readonly monitor: HealthMonitor
   tls: TlsProvider | undefined
+  readonly metrics: ProxyMetrics
+  ready = false
   private runtime: Runtime
   private readonly logger: Logger
   private readonly options: SwitchboardOptions
@@ -61,6 +64,16 @@ export class Switchboard {
       ),
     )
     this.runtime = new Runtime(config, this.registry)
+    this.metrics = new ProxyMetrics({
+      upstreams: () => this.upstreams(),
+      openConnections: () => this.openConnections(),
+      openWebSockets: () => this.tunnels.size,
+    })
+    this.monitor.onProbe = (target, upstream, ok) => this.metrics.probe(upstream, target.key, ok)
+  }
+
+  openConnections(): number {
+    return (this.http?.connections ?? 0) + (this.https?.connections ?? 0)
   }
 
   private deps(proto: 'http' | 'https'): ProxyDeps {
@@ -129,6 +142,7 @@ export class Switchboard {
       await this.close(0)
       throw err
     }
+    this.ready = true
     for (const front of [this.http, this.https]) {
       front?.server.on('error', (err: Error) =>
         this.logger.error({ err: { message: err.message } }, 'server error'),
@@ -142,6 +156,7 @@ export class Switchboard {
    * are closed at once.
    */
   async close(graceMs = 10_000): Promise<void> {
+    this.ready = false
     this.tunnels.destroyAll()
     this.monitor.stop()
     await Promise.all([this.http?.close(graceMs), this.https?.close(graceMs)])
@@ -150,6 +165,7 @@ export class Switchboard {
   }
 
   private logRequest(r: RequestRecord): void {
+    this.metrics.request(r)
     const level = r.status >= 500 || r.status === 0 ? 'warn' : 'info'
     this.logger[level](
       {

@@ -26,6 +26,9 @@ export class HealthMonitor {
   private readonly ejectionTimers = new Map<string, NodeJS.Timeout>()
   private stopped = false
 
+  /** Every probe result (for metrics). */
+  onProbe: ((target: Target, upstream: string, ok: boolean) => void) | undefined
+
   constructor(
     private readonly onChange: ChangeListener,
     private readonly probeFn: ProbeFn = (t, c, u) => realProbe({ ...t.url, weight: 1 }, c, u),
@@ -90,6 +93,7 @@ export class HealthMonitor {
     }
     loop.running = false
     if (loop.stopped || this.stopped) return
+    this.onProbe?.(loop.target, loop.upstream, record.ok)
     const change = loop.target.health.recordProbe(record, loop.check)
     if (change) this.onChange(loop.target, change, loop.upstream)
     // +-10% jitter keeps probes of many targets from lining up

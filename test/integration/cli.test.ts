@@ -104,7 +104,7 @@ t.test('start routes, logs one JSON line per request, and stops on SIGTERM', asy
   t.teardown(() => up.close())
   const f = file(
     'run.yaml',
-    'listen: { http: "127.0.0.1:${PORT:-0}" }\nroutes:\n  - { host: app.localhost, to: "${TARGET}" }\n',
+    'listen: { http: "127.0.0.1:${PORT:-0}" }\nadmin: false\nroutes:\n  - { host: app.localhost, to: "${TARGET}" }\n',
   )
   const probe = createServer()
   await new Promise<void>((r) => probe.listen(0, '127.0.0.1', r))

@@ -13,6 +13,7 @@ import { waitFor } from '../helpers/raw.js'
 import { startUpstream } from '../helpers/upstream.js'
 
 const MAIN = join(import.meta.dirname, '../../dist/src/cli/main.js')
+const TOKEN = 'test-token-0123456789abcdef'
 
 async function freePort(): Promise<number> {
   const s = createServer()
@@ -34,8 +35,9 @@ t.test(
     const dir = mkdtempSync(join(tmpdir(), 'sb-reload-'))
     const file = join(dir, 'routes.yaml')
     const port = await freePort()
+    const adminPort = await freePort()
     const table = (target: string) =>
-      `listen: { http: "127.0.0.1:${port}" }\nroutes:\n  - { host: app.localhost, to: "${target}" }\n`
+      `listen: { http: "127.0.0.1:${port}" }\nadmin: { listen: "127.0.0.1:${adminPort}", token: "${TOKEN}" }\nroutes:\n  - { host: app.localhost, to: "${target}" }\n`
     let n = 0
     const replace = (text: string) => {
       const tmp = join(dir, `.routes.yaml.${n++}`)
@@ -70,6 +72,51 @@ t.test(
       'the error, with line:col, is logged',
     )
     t.equal(await get(), 'green', 'an invalid file changes no response')
+
+    // the admin API reports it, and can reload on demand
+    const admin = (path: string, method = 'GET', token: string | undefined = TOKEN) =>
+      req(adminPort, path, {
+        method,
+        host: '127.0.0.1',
+        headers: token ? { authorization: `Bearer ${token}` } : {},
+      })
+    t.equal((await admin('/healthz', 'GET', '')).status, 200)
+    t.equal((await admin('/readyz', 'GET', '')).status, 200)
+    t.equal((await admin('/status', 'GET', '')).status, 401, 'the token is required')
+    t.equal((await admin('/status', 'GET', 'wrong-token-0123456789')).status, 401)
+    const status = JSON.parse((await admin('/status')).body) as {
+      lastReload: { ok: boolean; errors: string[] }
+      routes: { name: string }[]
+      upstreams: { name: string; targets: { state: string }[] }[]
+    }
+    t.equal(status.lastReload.ok, false)
+    t.match(status.lastReload.errors[0], /routes\.yaml:2:\d+ routes\[0\]\.to: invalid target "nowhere"/)
+    t.equal(status.routes[0]?.name, 'app.localhost/')
+    const refused = await admin('/reload', 'POST')
+    t.equal(refused.status, 422, 'POST /reload of the invalid file is refused')
+    t.equal((await admin('/reload')).status, 405)
+    replace(table(green.url))
+    await waitFor(
+      async () => JSON.parse((await admin('/status')).body).lastReload?.ok === true,
+      5000,
+      'good file back',
+    )
+    const reloaded = await admin('/reload', 'POST')
+    t.equal(reloaded.status, 200)
+    const metrics = (await admin('/metrics')).body
+    t.match(metrics, /# TYPE switchboard_requests_total counter/)
+    t.match(
+      metrics,
+      /switchboard_requests_total\{code="2xx",route="app\.localhost\/",upstream="app\.localhost\/ \(inline\)"\} \d+/,
+    )
+    t.match(metrics, /switchboard_request_duration_seconds_bucket\{.*le="0\.005"\}/)
+    t.match(metrics, /switchboard_reloads_total\{outcome="refused"\} [1-9]/)
+    t.match(
+      metrics,
+      /switchboard_target_up\{target="http:\/\/127\.0\.0\.1:\d+",upstream="app\.localhost\/ \(inline\)"\} 1/,
+    )
+    t.match(metrics, /switchboard_health_probes_total\{result="pass"/)
+    t.match(metrics, /switchboard_open_connections \d+/)
 
     // bounded load while the table alternates; every request must succeed
     const failures: string[] = []
