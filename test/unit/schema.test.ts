@@ -40,6 +40,7 @@ const KEYWORDS = new Set([
   'const',
   'pattern',
   'enum',
+  'minLength',
   'minimum',
   'maximum',
 ])
