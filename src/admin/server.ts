@@ -11,6 +11,7 @@ import type { AdminDef, Config } from '../config/model.js'
 import { bindError } from '../server/listen-errors.js'
 import type { ReloadOutcome } from '../server/reload.js'
 import type { UpstreamSnapshot } from '../upstreams/snapshot.js'
+import { statusPage } from './page.js'
 
 export interface AdminSources {
   version: string
@@ -91,6 +92,9 @@ export class AdminServer {
     const s = this.sources
     try {
       if (path === '/healthz' && req.method === 'GET') return send(res, 200, { status: 'ok' })
+      // The page itself holds no data; it asks /status (with the token from the URL fragment when one is set).
+      if (path === '/' && req.method === 'GET')
+        return send(res, 200, statusPage(), 'text/html; charset=utf-8')
       if (path === '/readyz' && req.method === 'GET') {
         return s.ready() ? send(res, 200, { status: 'ready' }) : send(res, 503, { status: 'starting' })
       }
