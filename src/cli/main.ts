@@ -3,6 +3,7 @@
 import { readFileSync } from 'node:fs'
 import { parseArgs } from 'node:util'
 import { startAdmin } from '../admin/start.js'
+import { parseDuration } from '../config/duration.js'
 import { loadConfigFile } from '../config/load.js'
 import { createLogger, LOG_LEVELS } from '../log.js'
 import { BindError } from '../server/listen-errors.js'
@@ -24,6 +25,7 @@ Usage:
 Options:
   -c, --config <file>    routing table (default: routes.yaml, or $SWITCHBOARD_CONFIG)
       --state-dir <dir>  where the local CA lives (default: $SWITCHBOARD_STATE_DIR, else ~/.local/state/switchboard)
+      --grace <duration> shutdown grace period, e.g. 30s (default: timeouts.shutdown, 10s)
       --log-level <lvl>  ${LOG_LEVELS.join(', ')} (default: info, or $SWITCHBOARD_LOG_LEVEL)
   -h, --help             show this help
   -v, --version          print the version
@@ -96,6 +98,14 @@ export async function main(argv: string[]): Promise<number> {
     process.stdout.write(`${renderRoutes(loaded.config)}\n`)
     return 0
   }
+  let graceMs: number | undefined
+  if (values.grace !== undefined) {
+    graceMs = parseDuration(values.grace)
+    if (graceMs === undefined) {
+      process.stderr.write(`switchboard: --grace must be a duration such as 10s or 500ms\n`)
+      return 2
+    }
+  }
   const logger = createLogger(level)
   const sb = new Switchboard(loaded.config, logger, { stateDir: values['state-dir'] })
   try {
@@ -151,7 +161,7 @@ export async function main(argv: string[]): Promise<number> {
       reloader.close()
       void admin?.server.close()
       logger.info({ signal }, 'shutting down: finishing requests in flight')
-      sb.close().then(
+      sb.close(graceMs).then(
         () => {
           logger.info('stopped')
           logger.flush()
@@ -173,6 +183,7 @@ function parse(argv: string[]) {
       config: { type: 'string', short: 'c' },
       'log-level': { type: 'string' },
       'state-dir': { type: 'string' },
+      grace: { type: 'string' },
       help: { type: 'boolean', short: 'h' },
       version: { type: 'boolean', short: 'v' },
     },

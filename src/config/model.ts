@@ -70,6 +70,8 @@ export interface ServerTimeouts {
   clientHeader: number
   clientBody: number
   keepAlive: number
+  /** Grace period for requests in flight on SIGTERM/SIGINT. */
+  shutdown: number
 }
 
 export interface CertificateFiles {
@@ -113,6 +115,7 @@ export const DEFAULT_SERVER_TIMEOUTS: ServerTimeouts = {
   clientHeader: 10_000,
   clientBody: 30_000,
   keepAlive: 75_000,
+  shutdown: 10_000,
 }
 export const DEFAULT_HEALTH_CHECK: HealthCheckDef = {
   kind: 'tcp',

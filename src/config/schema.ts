@@ -241,6 +241,9 @@ const ServerTimeouts = z
       'Longest silence while a client sends a request body (slow POST). Default 30s.',
     ),
     keepAlive: Duration.optional().describe('How long an idle client connection is kept open. Default 75s.'),
+    shutdown: Duration.optional().describe(
+      'On SIGTERM/SIGINT, how long requests in flight may take to finish before connections are cut. Default 10s.',
+    ),
   })
   .describe('Timeouts on the client side.')
 

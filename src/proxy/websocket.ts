@@ -31,13 +31,38 @@ export function acceptKey(key: string): string {
 }
 
 /** Registry of open tunnels, for shutdown and for least-connections counting. */
+/** Registry of open tunnels, for shutdown and for least-connections counting. */
 export class Tunnels {
-  readonly open = new Set<Duplex>()
+  /** client socket -> upstream socket */
+  readonly open = new Map<Duplex, Duplex>()
   get size(): number {
     return this.open.size
   }
+
+  /**
+   * Shutdown: both sides get a WebSocket close frame with status 1001 ("going away") and the sockets are ended.
+   * Relaying stops first; a frame cut in the middle cannot be completed anyway.
+   */
+  closeAll(): void {
+    for (const [client, upstream] of this.open) {
+      client.unpipe(upstream)
+      upstream.unpipe(client)
+      // server -> client frames are unmasked; client -> server frames must be masked
+      client.end(Buffer.from([0x88, 0x02, 0x03, 0xe9]))
+      const mask = [0x5b, 0x1d, 0x77, 0x2c]
+      upstream.end(Buffer.from([0x88, 0x82, ...mask, 0x03 ^ (mask[0] as number), 0xe9 ^ (mask[1] as number)]))
+      setTimeout(() => {
+        client.destroy()
+        upstream.destroy()
+      }, 1000).unref()
+    }
+  }
+
   destroyAll(): void {
-    for (const s of this.open) s.destroy()
+    for (const [client, upstream] of this.open) {
+      client.destroy()
+      upstream.destroy()
+    }
   }
 }
 
@@ -277,7 +302,7 @@ export function handleUpgrade(
       s.setNoDelay(true)
       s.setKeepAlive(true, 30_000)
     }
-    tunnels.open.add(socket)
+    tunnels.open.set(socket, upSocket)
     upSocket.on('error', () => socket.destroy())
     socket.on('error', () => upSocket.destroy())
     upSocket.on('close', () => socket.end())

@@ -155,9 +155,10 @@ export class Switchboard {
    * Stops accepting, lets requests in flight finish for up to `graceMs`, then closes what is left. WebSocket tunnels
    * are closed at once.
    */
-  async close(graceMs = 10_000): Promise<void> {
+  async close(graceMs = this.runtime.config.timeouts.shutdown): Promise<void> {
     this.ready = false
-    this.tunnels.destroyAll()
+    if (graceMs > 0) this.tunnels.closeAll()
+    else this.tunnels.destroyAll()
     this.monitor.stop()
     await Promise.all([this.http?.close(graceMs), this.https?.close(graceMs)])
     this.idle.stop()

@@ -166,7 +166,7 @@ routes:
     {},
   )
   if (!r.ok) throw new Error(r.error.message)
-  t.same(r.config.timeouts, { clientHeader: 2000, clientBody: 90000, keepAlive: 500 })
+  t.same(r.config.timeouts, { clientHeader: 2000, clientBody: 90000, keepAlive: 500, shutdown: 10000 })
   t.equal(r.config.limits.maxRequestBody, 10 * 1024 * 1024)
   t.equal(r.config.upstreams.get('u')?.timeouts.idle, 3_600_000)
   t.equal(r.config.trustedProxies.length, 2)
