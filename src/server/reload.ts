@@ -2,7 +2,8 @@
  * Hot reload of routes.yaml: on SIGHUP, and when the file changes on disk (including the way editors and Kubernetes
  * ConfigMaps replace files: write-to-temp-and-rename, symlink swap). The new file is validated whole first; a valid
  * one is swapped in atomically (requests in flight finish on the table they started with), an invalid one is
- * refused whole and its problems logged, with the running table kept.
+ * refused whole and its problems logged, with the running table kept. Listener and certificate changes are applied
+ * by Switchboard.apply (a moved port opens before the old one closes).
  */
 import { type FSWatcher, watch } from 'node:fs'
 import { basename, dirname } from 'node:path'
@@ -20,16 +21,8 @@ export interface ReloadOutcome {
 
 export interface Reloadable {
   config: Config
-  apply(config: Config): void
-}
-
-function restartOnly(before: Config, after: Config): string[] {
-  const out: string[] = []
-  const same = (a: unknown, b: unknown) => JSON.stringify(a) === JSON.stringify(b)
-  if (!same(before.listen, after.listen)) out.push('listen')
-  if (!same(before.tls, after.tls)) out.push('tls')
-  if (!same(before.timeouts, after.timeouts)) out.push('timeouts')
-  return out
+  /** Swaps the config in; returns the settings that could not be applied without a restart. */
+  apply(config: Config): Promise<string[]>
 }
 
 export class Reloader {
@@ -73,8 +66,7 @@ export class Reloader {
       )
       return this.last
     }
-    const needsRestart = restartOnly(this.target.config, loaded.config)
-    this.target.apply(loaded.config)
+    const needsRestart = await this.target.apply(loaded.config)
     this.last = { at: new Date(), ok: true, errors: [], needsRestart }
     this.logger.info({ reason, file: this.file, routes: loaded.config.routes.length }, 'reloaded routes')
     if (needsRestart.length > 0) {

@@ -5,7 +5,7 @@
  */
 
 import type { IncomingMessage, ServerResponse } from 'node:http'
-import { createSecureServer } from 'node:http2'
+import { createSecureServer, type Http2SecureServer } from 'node:http2'
 import type { AddressInfo } from 'node:net'
 import { ProxyMetrics } from '../admin/proxy-metrics.js'
 import type { Config } from '../config/model.js'
@@ -103,13 +103,101 @@ export class Switchboard {
     return this.runtime.config
   }
 
-  /** Swaps in a new table. Requests in flight keep the Runtime they started with. */
-  apply(config: Config): void {
+  /**
+   * Swaps in a new table. Requests in flight keep the Runtime they started with. Listener changes are applied too:
+   * a moved port gets its new listener before the old one closes (gracefully); new certificates take effect for new
+   * handshakes; timeouts apply to new requests. Returns what could not be applied (needs a restart).
+   */
+  async apply(config: Config): Promise<string[]> {
+    const before = this.runtime.config
     this.runtime = new Runtime(config, this.registry)
     this.monitor.sync(this.runtime.pools.values())
     const used = new Set<string>()
     for (const pool of this.runtime.pools.values()) for (const t of pool.targets) used.add(t.key)
     this.registry.retainOnly(used)
+    if (!this.ready) return []
+    const same = (a: unknown, b: unknown) => JSON.stringify(a) === JSON.stringify(b)
+    const notApplied: string[] = []
+    // Certificate files are re-read on every reload: renewed files keep their names.
+    if (config.listen.https && this.https && !(await this.reloadCertificates(config))) notApplied.push('tls')
+    for (const name of ['http', 'https'] as const) {
+      if (same(before.listen[name], config.listen[name])) continue
+      try {
+        await this.moveListener(name, config)
+      } catch (err) {
+        notApplied.push(`listen.${name}`)
+        this.logger.error({ err: { message: (err as Error).message } }, `listen.${name} could not be changed`)
+      }
+    }
+    for (const front of [this.http, this.https]) if (front) applyTimeouts(front.server, config.timeouts)
+    if (!same(before.admin, config.admin)) notApplied.push('admin')
+    return notApplied
+  }
+
+  /** Re-reads certificate files and swaps the TLS provider; false (and the old one kept) when they are unusable. */
+  async reloadCertificates(config: Config): Promise<boolean> {
+    try {
+      this.tls = await createTlsProvider(config, this.options.stateDir, this.logger)
+      const options = this.tls.serverOptions()
+      const secure = this.https?.server as Http2SecureServer | undefined
+      secure?.setSecureContext({ cert: options.cert, key: options.key })
+      return true
+    } catch (err) {
+      this.logger.error(
+        { err: { message: (err as Error).message } },
+        'new TLS settings refused; the previous ones stay',
+      )
+      return false
+    }
+  }
+
+  private makeFront(name: 'http' | 'https', config: Config): Front {
+    if (name === 'https') {
+      const tls = this.tls as TlsProvider
+      const server = createSecureServer({
+        ...tls.serverOptions(),
+        // always the current provider, so reloaded certificates apply to new handshakes
+        SNICallback: (servername, cb) => (this.tls ?? tls).serverOptions().SNICallback(servername, cb),
+        allowHTTP1: true,
+      })
+      applyTimeouts(server, config.timeouts)
+      return new Front('https', server, this.deps('https'), this.tunnels, this.logger)
+    }
+    const intercept = (req: IncomingMessage, res: ServerResponse) =>
+      httpsRedirect(req, res, this.runtime.config, this.tls, this.https?.listening ? this.https : undefined)
+    return new Front(
+      'http',
+      createHttpServer(config.timeouts),
+      this.deps('http'),
+      this.tunnels,
+      this.logger,
+      intercept,
+    )
+  }
+
+  /** Opens the listener at its new address first, then closes the old one gracefully. */
+  private async moveListener(name: 'http' | 'https', config: Config): Promise<void> {
+    const address = config.listen[name]
+    const old = name === 'http' ? this.http : this.https
+    let fresh: Front | undefined
+    if (address) {
+      if (name === 'https' && !this.tls)
+        this.tls = await createTlsProvider(config, this.options.stateDir, this.logger)
+      fresh = this.makeFront(name, config)
+      const bound = await fresh.listen(address)
+      fresh.server.on('error', (err: Error) =>
+        this.logger.error({ err: { message: err.message } }, 'server error'),
+      )
+      this.logger.info({ [name]: `${bound.address}:${bound.port}` }, `listen.${name} moved`)
+    }
+    if (name === 'http') this.http = fresh
+    else this.https = fresh
+    void old?.close(config.timeouts.shutdown)
+  }
+
+  address(name: 'http' | 'https'): AddressInfo | undefined {
+    const front = name === 'http' ? this.http : this.https
+    return front?.listening ? (front.server.address() as AddressInfo) : undefined
   }
 
   async listen(): Promise<Listening> {
@@ -117,22 +205,9 @@ export class Switchboard {
     const { http, https } = config.listen
     if (https) {
       this.tls = await createTlsProvider(config, this.options.stateDir, this.logger)
-      const server = createSecureServer({ ...this.tls.serverOptions(), allowHTTP1: true })
-      applyTimeouts(server, config.timeouts)
-      this.https = new Front('https', server, this.deps('https'), this.tunnels, this.logger)
+      this.https = this.makeFront('https', config)
     }
-    if (http) {
-      const intercept = (req: IncomingMessage, res: ServerResponse) =>
-        httpsRedirect(req, res, this.runtime.config, this.tls, this.https?.listening ? this.https : undefined)
-      this.http = new Front(
-        'http',
-        createHttpServer(config.timeouts),
-        this.deps('http'),
-        this.tunnels,
-        this.logger,
-        intercept,
-      )
-    }
+    if (http) this.http = this.makeFront('http', config)
     this.monitor.sync(this.runtime.pools.values())
     const result: Listening = { http: undefined, https: undefined }
     try {

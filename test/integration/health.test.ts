@@ -273,7 +273,7 @@ routes:
   const probesBefore = target.health.history.length
   const next = parseConfig(yaml('  other:\n    targets: [9]\n    healthCheck: false'), 'test.yaml', {})
   if (!next.ok) throw new Error(next.error.message)
-  proxy.sb.apply(next.config)
+  await proxy.sb.apply(next.config)
   const same = [...proxy.sb.registry.all()].find((x) => x.key === target.key)
   t.equal(same, target, 'the same Target object after the reload')
   t.equal(same?.health.view(Date.now()), 'unhealthy', 'health state kept')
