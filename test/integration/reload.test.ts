@@ -3,11 +3,14 @@
  * SIGHUP reloads, an invalid file is refused whole, and requests under a bounded load never fail across reloads.
  */
 import { type ChildProcess, spawn } from 'node:child_process'
+import { once } from 'node:events'
 import { mkdtempSync, renameSync, writeFileSync } from 'node:fs'
+import { Agent, request as httpRequest } from 'node:http'
 import { type AddressInfo, createServer } from 'node:net'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import t from 'tap'
+import { WebSocket, WebSocketServer } from 'ws'
 import { req } from '../helpers/client.js'
 import { waitFor } from '../helpers/raw.js'
 import { startUpstream } from '../helpers/upstream.js'
@@ -36,8 +39,16 @@ t.test(
     const file = join(dir, 'routes.yaml')
     const port = await freePort()
     const adminPort = await freePort()
+    const wss = new WebSocketServer({ port: 0, host: '127.0.0.1' })
+    await once(wss, 'listening')
+    wss.on('connection', (sock) => sock.on('message', (m) => sock.send(`echo ${m}`)))
+    t.teardown(() => {
+      for (const c of wss.clients) c.terminate()
+      wss.close()
+    })
+    const wsPort = (wss.address() as AddressInfo).port
     const table = (target: string) =>
-      `listen: { http: "127.0.0.1:${port}" }\nadmin: { listen: "127.0.0.1:${adminPort}", token: "${TOKEN}" }\nroutes:\n  - { host: app.localhost, to: "${target}" }\n`
+      `listen: { http: "127.0.0.1:${port}" }\nadmin: { listen: "127.0.0.1:${adminPort}", token: "${TOKEN}" }\nroutes:\n  - { host: app.localhost, to: "${target}" }\n  - { host: ws.test, to: ${wsPort} }\n`
     let n = 0
     const replace = (text: string) => {
       const tmp = join(dir, `.routes.yaml.${n++}`)
@@ -133,7 +144,43 @@ t.test(
         }
       }
     }
-    const workers = Array.from({ length: 8 }, worker)
+    // one WebSocket and one keep-alive connection live through all the reloads
+    const ws = new WebSocket(`ws://127.0.0.1:${port}/`, { headers: { host: 'ws.test' } })
+    await once(ws, 'open')
+    let wsClosed = false
+    ws.on('close', () => {
+      wsClosed = true
+    })
+    const keepAlive = new Agent({ keepAlive: true, maxSockets: 1 })
+    const sockets = new Set<unknown>()
+    const viaKeepAlive = () =>
+      new Promise<string>((resolve, reject) => {
+        const r = httpRequest(
+          { host: '127.0.0.1', port, path: '/', headers: { host: 'app.localhost' }, agent: keepAlive },
+          (res) => {
+            let b = ''
+            res.on('data', (c: Buffer) => {
+              b += c.toString()
+            })
+            res.on('end', () => resolve(b))
+          },
+        )
+        r.on('socket', (sock) => sockets.add(sock))
+        r.on('error', reject)
+        r.end()
+      })
+    const kaWorker = async () => {
+      while (!done) {
+        try {
+          const body = await viaKeepAlive()
+          if (body === 'blue' || body === 'green') ok++
+          else failures.push(`keep-alive: ${body.slice(0, 80)}`)
+        } catch (err) {
+          failures.push(`keep-alive: ${(err as Error).message}`)
+        }
+      }
+    }
+    const workers = [...Array.from({ length: 8 }, worker), kaWorker()]
     for (let i = 0; i < 100; i++) {
       writeFileSync(file, table(i % 2 === 0 ? blue.url : green.url))
       child.kill('SIGHUP')
@@ -143,6 +190,13 @@ t.test(
     done = true
     await Promise.all(workers)
     t.same(failures, [], `zero failed requests across 100 reloads (${ok} served)`)
+    t.equal(sockets.size, 1, 'the keep-alive connection stayed up across the reloads')
+    keepAlive.destroy()
+    t.equal(wsClosed, false, 'the WebSocket stayed open across the reloads')
+    ws.send('still here')
+    const [m] = await once(ws, 'message')
+    t.equal(String(m), 'echo still here')
+    ws.close()
     child.kill('SIGTERM')
     t.equal(await exited, 0)
   },

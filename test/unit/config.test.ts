@@ -266,3 +266,20 @@ routes:
     'routes.yaml:6:26 upstreams.api.passive.failures: failures must be at least 1',
   ])
 })
+
+t.test('admin: on by default on loopback; beyond loopback only with a token or allowRemote', async (t) => {
+  const base = 'routes:\n  - { to: 1 }\n'
+  const r = parseConfig(base, 'routes.yaml', {})
+  if (!r.ok) throw new Error(r.error.message)
+  t.same(r.config.admin, { listen: { host: '127.0.0.1', port: 9901 }, token: undefined, allowRemote: false })
+  t.same(problems(`admin: { listen: "0.0.0.0:9901" }\n${base}`), [
+    'routes.yaml:1:18 admin.listen: the admin API would listen beyond loopback without a token: set admin.token (e.g. "${ADMIN_TOKEN}") or admin.allowRemote: true',
+  ])
+  t.same(problems(`admin: { listen: 9901 }\n${base}`).length, 1, 'a bare port is every interface')
+  t.same(problems(`admin: { listen: "0.0.0.0:9901", token: "0123456789abcdef" }\n${base}`), [])
+  t.same(problems(`admin: { listen: "0.0.0.0:9901", allowRemote: true }\n${base}`), [])
+  t.same(problems(`admin: { listen: "[::1]:9901" }\n${base}`), [])
+  t.match(problems(`admin: { token: short }\n${base}`)[0], /at least 16 characters/)
+  const off = parseConfig(`admin: false\n${base}`, 'routes.yaml', {})
+  t.equal(off.ok && off.config.admin, null)
+})
