@@ -85,7 +85,8 @@ export class Histogram extends Metric {
     const out: string[] = []
     for (const [k, s] of this.series) {
       const sep = k ? `${k},` : ''
-      this.buckets.forEach((b, i) => out.push(`${this.name}_bucket{${sep}le="${b}"} ${s.counts[i]}`))
+      for (const [i, b] of this.buckets.entries())
+        out.push(`${this.name}_bucket{${sep}le="${b}"} ${s.counts[i]}`)
       out.push(`${this.name}_bucket{${sep}le="+Inf"} ${s.count}`)
       out.push(`${this.name}_sum${k ? `{${k}}` : ''} ${s.sum}`)
       out.push(`${this.name}_count${k ? `{${k}}` : ''} ${s.count}`)
