@@ -49,5 +49,6 @@ demo: try
   curl -H 'Host: api.localhost' localhost${p}/users
   curl -H 'Host: app.localhost' localhost${p}/api/users     (api, prefix stripped)
   curl -N -H 'Host: app.localhost' localhost${p}/events     (Server-Sent Events)
-or open http://app.localhost${p}/ in a browser. Ctrl-C stops everything.
+or open http://app.localhost${p}/ in a browser; the live status page is http://127.0.0.1:9901/.
+Ctrl-C stops everything.
 `)
