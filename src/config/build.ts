@@ -76,7 +76,7 @@ export function buildConfig(source: string, raw: RawConfig): Config {
         raw.listen?.http === false
           ? null
           : (raw.listen?.http ?? { host: undefined, port: DEFAULT_HTTP_PORT }),
-      https: raw.listen?.https ?? null,
+      https: raw.listen?.https === false ? null : (raw.listen?.https ?? null),
     },
     admin:
       raw.admin === false

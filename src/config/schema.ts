@@ -256,9 +256,10 @@ export const ConfigSchema = z
           .union([z.literal(false), ListenAddressSchema], { error: 'expected a port, "host:port", or false' })
           .optional()
           .describe('The plain-HTTP listener. Default 80; false for none.'),
-        https: ListenAddressSchema.optional().describe(
-          'The TLS listener (HTTP/2 and HTTP/1.1). Off unless set, e.g. 443.',
-        ),
+        https: z
+          .union([z.literal(false), ListenAddressSchema], { error: 'expected a port, "host:port", or false' })
+          .optional()
+          .describe('The TLS listener (HTTP/2 and HTTP/1.1). Off unless set, e.g. 443; false for none.'),
       })
       .optional()
       .describe('Where Switchboard listens.'),
