@@ -1,5 +1,5 @@
 /**
- * npx tsx bench/https.ts [--seconds 10] [--deadline 1080] [--wait-max 600]
+ * npx tsx bench/https.ts [--seconds 10] [--deadline 1080] [--wait-max 600] [--markdown-only]
  *
  * The TLS listener (issue 4), against the built proxy (dist/; run `npm run build` first). One Switchboard with
  * `listen: { http, https }` on loopback, `tls: { local: true, redirectHttp: false }` and a --state-dir in a temp
@@ -44,6 +44,7 @@ import {
   percentile,
   pkgVersion,
   QUIET_PCT,
+  ROOT,
   r1,
   r2,
   type Spawned,
@@ -63,6 +64,8 @@ const { values: opts } = parseArgs({
     seconds: { type: 'string', default: '10' },
     deadline: { type: 'string', default: '1080' },
     'wait-max': { type: 'string', default: '600' },
+    /** Only rewrite https.md from an existing https.json (after a change to the report's wording). */
+    'markdown-only': { type: 'boolean', default: false },
   },
 })
 const SECONDS = Number(opts.seconds)
@@ -399,6 +402,19 @@ function get(
 // ---- main ----------------------------------------------------------------------------------------------------------
 
 async function main(): Promise<number> {
+  if (opts['markdown-only']) {
+    const saved = JSON.parse(readFileSync(join(ROOT, 'bench/results/https.json'), 'utf8')) as {
+      started: string
+      seconds: number
+      machine: Record<string, unknown>
+      checks: Record<string, unknown>
+      rows: Row[]
+    }
+    const md = markdown(saved.machine, new Date(saved.started), saved.seconds, saved.rows, saved.checks)
+    writeFileSync(join(ROOT, 'bench/results/https.md'), md.endsWith('\n') ? md : `${md}\n`)
+    process.stdout.write(md)
+    return 0
+  }
   const started = new Date()
   const machine = { ...machineInfo(), autocannon: pkgVersion('autocannon'), h2load: H2LOAD }
   process.stdout.write(`https: ${machineLine(machine)}\n`)

@@ -1,5 +1,6 @@
 /**
  * npx tsx bench/pools.ts [--only failover|cost] [--cost-seconds 60] [--deadline 1080] [--wait-max 600]
+ *                          [--markdown-only]
  *
  * Upstream pools (issue 3), against the built proxy (dist/; run `npm run build` first):
  *
@@ -24,7 +25,7 @@
  * bench/results/pools.json and bench/results/pools.md. Every child is stopped on every exit path.
  */
 import { execFileSync } from 'node:child_process'
-import { mkdtempSync, writeFileSync } from 'node:fs'
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs'
 import { cpus, tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { parseArgs } from 'node:util'
@@ -40,6 +41,7 @@ import {
   machineLine,
   percentile,
   QUIET_PCT,
+  ROOT,
   r1,
   r2,
   type Spawned,
@@ -60,6 +62,8 @@ const { values: opts } = parseArgs({
     deadline: { type: 'string', default: '1080' },
     /** How long to wait for other benchmarks before each measurement, in seconds (0: do not wait). */
     'wait-max': { type: 'string', default: '600' },
+    /** Only rewrite pools.md from an existing pools.json (after a change to the report's wording). */
+    'markdown-only': { type: 'boolean', default: false },
   },
 })
 const COST_SECONDS = Number(opts['cost-seconds'])
@@ -852,9 +856,9 @@ function markdown(
         ` connect/GET-and-close as \`src/upstreams/probe.ts\`); all ${COST.length * 100} targets are tiny \`node:http\`` +
         ` servers in ONE child process, 100 ports per prober. No traffic. After ${co.settleSeconds} s of settling, each` +
         " process's CPU time (utime + stime from /proc/PID/stat, 10 ms ticks) is read over the same" +
-        ` ${co.seconds} s window and its RSS sampled every second. They idle side by side: CPU time is per process, and` +
-        ` the machine had room (other processes used ${co.foreignPct}% of it; the backends process` +
-        ` ${co.backendCpuPctOfCore}% of a core). Probes/s is what the backends saw (TCP connections accepted on that` +
+        ` ${co.seconds} s window and its RSS sampled every second. They idle side by side: CPU time is per process, so` +
+        ' neighbours do not add to it, though a busy machine can stretch it a little (other processes used' +
+        ` ${co.foreignPct}% of the machine during the window; the backends process ${co.backendCpuPctOfCore}% of a core). Probes/s is what the backends saw (TCP connections accepted on that` +
         " prober's 100 ports). CPU per probe = the process's CPU time over the probes it made, idle cost included.",
       '',
       '| health checks | probes/s (expected) | CPU, % of one core | CPU per probe | CPU per probe over checks off | RSS MiB (median; min-max) | peak RSS MiB |',
@@ -901,6 +905,27 @@ function markdown(
 }
 
 async function main(): Promise<number> {
+  if (opts['markdown-only']) {
+    const saved = JSON.parse(readFileSync(join(ROOT, 'bench/results/pools.json'), 'utf8')) as {
+      started: string
+      seconds: number
+      machine: Record<string, unknown>
+      failover: FailoverRow[]
+      deadTarget: DeadReport | null
+      cost: CostReport | null
+    }
+    const md = markdown(
+      saved.machine,
+      new Date(saved.started),
+      saved.seconds,
+      saved.failover,
+      saved.deadTarget ?? undefined,
+      saved.cost ?? undefined,
+    )
+    writeFileSync(join(ROOT, 'bench/results/pools.md'), md.endsWith('\n') ? md : `${md}\n`)
+    process.stdout.write(md)
+    return 0
+  }
   const started = new Date()
   const machine = machineInfo()
   process.stdout.write(`pools: ${machineLine(machine)}\n`)
