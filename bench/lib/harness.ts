@@ -4,7 +4,7 @@
  * machine facts for the report, and the result files. Loopback only.
  */
 import { type ChildProcess, execFileSync, spawn } from 'node:child_process'
-import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
+import { mkdirSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs'
 import { connect } from 'node:net'
 import { cpus, release, totalmem } from 'node:os'
 import { dirname, join } from 'node:path'
@@ -331,6 +331,24 @@ export function machineInfo(): Record<string, unknown> {
       .filter(Boolean)
       .map((l) => l.slice(3))
   } catch {}
+  // The bench runs dist/: say when it was built and whether src/ has changed since (then: npm run build).
+  let distBuilt: string | null = null
+  let srcNewerThanDist: string[] = []
+  try {
+    const built = statSync(SWITCHBOARD).mtimeMs
+    distBuilt = new Date(built).toISOString()
+    const walk = (dir: string): string[] =>
+      readdirSync(dir, { withFileTypes: true }).flatMap((e) =>
+        e.isDirectory() ? walk(join(dir, e.name)) : e.name.endsWith('.ts') ? [join(dir, e.name)] : [],
+      )
+    srcNewerThanDist = walk(join(ROOT, 'src'))
+      .filter((f) => statSync(f).mtimeMs > built)
+      .map((f) => f.slice(ROOT.length + 1))
+  } catch {}
+  if (srcNewerThanDist.length > 0)
+    process.stderr.write(
+      `warning: src changed after dist/ was built (${srcNewerThanDist.join(', ')}): run npm run build\n`,
+    )
   return {
     cpu: cpus()[0]?.model ?? 'unknown',
     cores: cpus().length,
@@ -340,6 +358,8 @@ export function machineInfo(): Record<string, unknown> {
     undici: pkgVersion('undici'),
     commit,
     srcModified,
+    distBuilt,
+    srcNewerThanDist,
   }
 }
 
@@ -347,7 +367,10 @@ export function machineLine(m: Record<string, unknown>): string {
   const mod = (m.srcModified as string[]).length
     ? ` (working tree: src changes in ${(m.srcModified as string[]).join(', ')})`
     : ''
-  return `${m.cpu}, ${m.cores} cores, ${m.memoryGiB} GiB, Linux ${m.kernel}, Node ${m.node}, undici ${m.undici}; commit ${String(m.commit ?? '?').slice(0, 8)}${mod}`
+  const stale = (m.srcNewerThanDist as string[] | undefined)?.length
+    ? `; dist/ OLDER than src (${(m.srcNewerThanDist as string[]).join(', ')})`
+    : ''
+  return `${m.cpu}, ${m.cores} cores, ${m.memoryGiB} GiB, Linux ${m.kernel}, Node ${m.node}, undici ${m.undici}; commit ${String(m.commit ?? '?').slice(0, 8)}${mod}${stale}`
 }
 
 export function writeResults(name: string, json: unknown, md: string): void {
