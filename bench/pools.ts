@@ -734,6 +734,11 @@ function markdown(
 ): string {
   const L: string[] = []
   const ms = (x: number | null) => (x === null ? 'never' : `${x} ms`)
+  /** Mean req/s over seconds 7-9: the dead target is out (or ejected) and not yet restarted. */
+  const oneLeft = (r: FailoverRow) => {
+    const secs = r.timeline.filter((t) => t.second >= 7 && t.second <= 9)
+    return Math.round(secs.reduce((a, t) => a + t.requests, 0) / Math.max(1, secs.length))
+  }
   L.push(
     '## Upstream pools: failover and the cost of health checks (`npx tsx bench/pools.ts`)',
     '',
@@ -755,12 +760,12 @@ function markdown(
         ' calmer kept. Request rates and latencies vary with it and with the log level (info: one JSON line per request);' +
         ' they are context, not a throughput figure.',
       '',
-      '| checks | requests (req/s) | failed | kill → out of rotation | kill → unhealthy | restart listening → back in rotation | … → first request served by it | req/s before kill → in the failover second | p50 / p99 before kill | p50 / p99 (max) in the failover second | other load |',
+      '| checks | requests (req/s) | failed | kill → out of rotation | kill → unhealthy | restart listening → back in rotation | … → first request served by it | req/s: before kill → failover second → one backend left (7-9 s) | p50 / p99 before kill | p50 / p99 (max) in the failover second | other load |',
       '|---|---:|---:|---|---:|---|---:|---:|---:|---:|---:|',
     )
     for (const r of fo) {
       L.push(
-        `| ${r.label} | ${r.requests} (${r.reqPerSec}) | ${r.failed}${r.failed > 0 ? ` (${JSON.stringify({ ...r.non2xx, ...r.errors })})` : ''} | ${ms(r.killToOutMs)}${r.outState ? ` (${r.outState})` : ''} | ${ms(r.killToUnhealthyMs)} | ${ms(r.readyToBackMs)}${r.backState ? ` (${r.backState})` : ''} | ${r.readyToFirstServedMs === null && r.readyToBackMs !== null && r.readyToBackMs > RUN_MS - RESTART_AT_MS ? 'after the load' : ms(r.readyToFirstServedMs)} | ${r.steady.reqPerSec} → ${r.failoverSecond.requests} | ${r.steady.p50Ms} / ${r.steady.p99Ms} ms | ${r.failoverSecond.p50Ms} / ${r.failoverSecond.p99Ms} ms (${r.failoverSecond.maxMs}) | ${r.foreignPct}% |`,
+        `| ${r.label} | ${r.requests} (${r.reqPerSec}) | ${r.failed}${r.failed > 0 ? ` (${JSON.stringify({ ...r.non2xx, ...r.errors })})` : ''} | ${ms(r.killToOutMs)}${r.outState ? ` (${r.outState})` : ''} | ${ms(r.killToUnhealthyMs)} | ${ms(r.readyToBackMs)}${r.backState ? ` (${r.backState})` : ''} | ${r.readyToFirstServedMs === null && r.readyToBackMs !== null && r.readyToBackMs > RUN_MS - RESTART_AT_MS ? 'after the load' : ms(r.readyToFirstServedMs)} | ${r.steady.reqPerSec} → ${r.failoverSecond.requests} → ${oneLeft(r)} | ${r.steady.p50Ms} / ${r.steady.p99Ms} ms | ${r.failoverSecond.p50Ms} / ${r.failoverSecond.p99Ms} ms (${r.failoverSecond.maxMs}) | ${r.foreignPct}% |`,
       )
     }
     L.push(
@@ -803,10 +808,11 @@ function markdown(
         `- With passive checks on, real traffic takes the dead target out in ${ms(ap.killToOutMs)} (3 failed requests);` +
           ` active checks alone need \`fall: 2\` probes at \`interval: 1s\`: ${ms(ao.killToUnhealthyMs)} here (1-2.2 s expected with jitter).` +
           ` Until then every request picked for the dead target pays a refused connect and a retry on the other: no error,` +
-          ` but in the failover second the proxy answered ${ao.failoverSecond.requests} requests against ${ao.steady.reqPerSec}/s before` +
-          ` (p50 ${ao.steady.p50Ms} → ${ao.failoverSecond.p50Ms} ms), while with passive checks the dip is over in tens of ms` +
-          ` (${ap.failoverSecond.requests} vs ${ap.steady.reqPerSec}/s). A failed connect is expensive for the proxy (next section), so` +
-          ' `passive: false` makes the detection window costly.',
+          ` but in the failover second the proxy answered ${ao.failoverSecond.requests} requests, against ${oneLeft(ao)}/s once only one` +
+          ` backend was left and ${ao.steady.reqPerSec}/s with two (p50 ${ao.steady.p50Ms} → ${ao.failoverSecond.p50Ms} ms). With passive` +
+          ` checks the dead target is out after tens of ms, and the failover second had ${ap.failoverSecond.requests} requests` +
+          ` (${oneLeft(ap)}/s once settled on one backend) while the load moved to the backend left. A failed connect is` +
+          ' expensive for the proxy (next section), so `passive: false` makes the detection window costly.',
       )
     if (ap)
       L.push(
