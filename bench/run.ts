@@ -102,6 +102,8 @@ async function switchboard(backend: string, level: 'warn' | 'info') {
     file,
     [
       `listen: { http: "127.0.0.1:${port}" }`,
+      // several proxies run side by side: none takes the default admin port
+      `admin: false`,
       `upstreams:`,
       `  b: { targets: ["${backend}"] }`,
       `routes:`,
