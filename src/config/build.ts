@@ -113,5 +113,13 @@ function stripUndefined<T extends object>(o: T): Partial<{ [K in keyof T]: Exclu
 function healthCheck(raw: RawUpstream['healthCheck']): HealthCheckDef | null {
   if (raw === false) return null
   const given = stripUndefined(raw ?? {})
-  return { ...DEFAULT_HEALTH_CHECK, ...given, kind: given.path === undefined ? 'tcp' : 'http' }
+  const merged = {
+    ...DEFAULT_HEALTH_CHECK,
+    ...given,
+    kind: given.path === undefined ? ('tcp' as const) : ('http' as const),
+  }
+  // An interval shorter than the default timeout gets a timeout of half the interval, so probes keep their rhythm.
+  if (given.timeout === undefined)
+    merged.timeout = Math.min(DEFAULT_HEALTH_CHECK.timeout, Math.floor(merged.interval / 2))
+  return merged
 }
