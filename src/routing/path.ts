@@ -6,11 +6,12 @@
  * - Dot-segments, raw or encoded ("..", "%2e%2e", ".%2e", "..;", "..%3b"), backslashes (raw or "%5c") and NUL are
  *   refused: a proxy that routes by prefix must not let "/api/../admin" reach anything but a 400.
  */
+import { decodeUnreserved } from '../config/values.js'
+
 export type Target =
   | { ok: true; path: string; query: string; authority: string | undefined }
   | { ok: false; reason: string }
 
-const UNRESERVED = /%(2[dDeE]|5[fF]|7[eE]|[46][1-9a-fA-F]|[57][0-9aA]|3[0-9])/g
 const SEPARATOR = /\/|%2f|\\|%5c/i
 
 export function parseTarget(url: string): Target {
@@ -31,7 +32,7 @@ export function parseTarget(url: string): Target {
   if (/%(?![0-9A-Fa-f]{2})/.test(path)) return { ok: false, reason: 'malformed percent-encoding in the path' }
   if (/%00|%5c/i.test(path) || path.includes('\\'))
     return { ok: false, reason: 'forbidden character in the path' }
-  path = path.replace(UNRESERVED, (esc) => String.fromCharCode(Number.parseInt(esc.slice(1), 16)))
+  path = decodeUnreserved(path)
   for (const segment of path.split(SEPARATOR)) {
     if (isDotSegment(segment))
       return { ok: false, reason: 'dot-segments ("." or "..") are not allowed in the path' }

@@ -11,21 +11,13 @@ import { parseConfig } from '../../src/config/load.js'
 import { Switchboard } from '../../src/server/switchboard.js'
 import { LocalCa } from '../../src/tls/local-ca.js'
 import { req } from '../helpers/client.js'
-import { startUpstream } from '../helpers/upstream.js'
-
-async function freePort(): Promise<number> {
-  const s = createServer()
-  await new Promise<void>((r) => s.listen(0, '127.0.0.1', r))
-  const port = (s.address() as AddressInfo).port
-  await new Promise<void>((r) => s.close(() => r()))
-  return port
-}
+import { deadPort, startUpstream } from '../helpers/upstream.js'
 
 t.test(
   'a changed port: the new listener opens, then the old one closes; keep-alive traffic is not dropped',
   async (t) => {
     const up = await startUpstream((_r, res) => res.end('ok'))
-    const [p1, p2] = [await freePort(), await freePort()]
+    const [p1, p2] = [await deadPort(), await deadPort()]
     const yaml = (port: number) => `listen: { http: "127.0.0.1:${port}" }\nroutes:\n  - { to: "${up.url}" }\n`
     const first = parseConfig(yaml(p1), 'test.yaml', {})
     const second = parseConfig(yaml(p2), 'test.yaml', {})
@@ -57,7 +49,7 @@ t.test('new certificate files take effect for new handshakes without a restart',
     await writeFile(key, pem.key)
   }
   await put('one.test')
-  const port = await freePort()
+  const port = await deadPort()
   const yaml = (extra: string) =>
     `listen: { http: false, https: "127.0.0.1:${port}" }\ntls: { local: false, certificates: [ { cert: ${cert}, key: ${key} } ] }\nroutes:\n  - { to: 9 }\n${extra}`
   const a = parseConfig(yaml(''), join(dir, 'routes.yaml'), {})

@@ -13,18 +13,10 @@ import t from 'tap'
 import { WebSocket, WebSocketServer } from 'ws'
 import { req } from '../helpers/client.js'
 import { waitFor } from '../helpers/raw.js'
-import { startUpstream } from '../helpers/upstream.js'
+import { deadPort, startUpstream } from '../helpers/upstream.js'
 
 const MAIN = join(import.meta.dirname, '../../dist/src/cli/main.js')
 const TOKEN = 'test-token-0123456789abcdef'
-
-async function freePort(): Promise<number> {
-  const s = createServer()
-  await new Promise<void>((r) => s.listen(0, '127.0.0.1', r))
-  const port = (s.address() as AddressInfo).port
-  await new Promise<void>((r) => s.close(() => r()))
-  return port
-}
 
 t.test(
   'file replaced by rename, SIGHUP, invalid file refused, zero failed requests across 100 reloads',
@@ -37,8 +29,8 @@ t.test(
     })
     const dir = mkdtempSync(join(tmpdir(), 'sb-reload-'))
     const file = join(dir, 'routes.yaml')
-    const port = await freePort()
-    const adminPort = await freePort()
+    const port = await deadPort()
+    const adminPort = await deadPort()
     const wss = new WebSocketServer({ port: 0, host: '127.0.0.1' })
     await once(wss, 'listening')
     wss.on('connection', (sock) => sock.on('message', (m) => sock.send(`echo ${m}`)))

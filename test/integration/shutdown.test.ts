@@ -12,17 +12,9 @@ import t from 'tap'
 import { WebSocket, WebSocketServer } from 'ws'
 import { req } from '../helpers/client.js'
 import { waitFor } from '../helpers/raw.js'
-import { startUpstream } from '../helpers/upstream.js'
+import { deadPort, startUpstream } from '../helpers/upstream.js'
 
 const MAIN = join(import.meta.dirname, '../../dist/src/cli/main.js')
-
-async function freePort(): Promise<number> {
-  const s = createServer()
-  await new Promise<void>((r) => s.listen(0, '127.0.0.1', r))
-  const port = (s.address() as AddressInfo).port
-  await new Promise<void>((r) => s.close(() => r()))
-  return port
-}
 
 async function start(t: { teardown(fn: () => void): void }, yaml: string, args: string[] = []) {
   const dir = mkdtempSync(join(tmpdir(), 'sb-shutdown-'))
@@ -54,7 +46,7 @@ t.test('SIGTERM drains requests in flight, closes WebSockets with 1001, then exi
     await slow.close()
     wss.close()
   })
-  const port = await freePort()
+  const port = await deadPort()
   const proc = await start(
     t,
     `listen: { http: "127.0.0.1:${port}" }\nadmin: false\nroutes:\n  - { host: slow.test, to: "${slow.url}" }\n  - { host: ws.test, to: ${(wss.address() as AddressInfo).port} }\n`,
@@ -77,7 +69,7 @@ t.test('SIGTERM drains requests in flight, closes WebSockets with 1001, then exi
 t.test('a second signal exits at once', async (t) => {
   const hang = await startUpstream(() => undefined)
   t.teardown(() => hang.close())
-  const port = await freePort()
+  const port = await deadPort()
   const proc = await start(
     t,
     `listen: { http: "127.0.0.1:${port}" }\nadmin: false\nroutes:\n  - { to: "${hang.url}" }\n`,
