@@ -1,5 +1,5 @@
 /** The metrics Switchboard exports, fed by the request log, the health monitor and the reloader. */
-import type { RequestRecord } from '../proxy/handler.js'
+import type { RequestRecord } from '../proxy/record.js'
 import type { UpstreamSnapshot } from '../upstreams/snapshot.js'
 import { Counter, Gauge, Histogram, Registry } from './metrics.js'
 

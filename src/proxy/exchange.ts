@@ -1,98 +1,43 @@
 /**
- * One proxied HTTP request: dispatched to a target with undici's low-level handler API, so the response streams
- * straight into the client's ServerResponse with back-pressure in both directions and nothing buffered.
+ * One proxied HTTP request, carried out along its ForwardPlan: dispatched to a target with undici's low-level
+ * handler API, so the response streams straight into the client's ServerResponse with back-pressure in both
+ * directions and nothing buffered.
  *
  * Invariants:
  * - the client never gets a complete-looking response for an incomplete upstream body (we destroy the socket);
+ * - a 204 or 304 reaches the client without a body, whatever the upstream sent after its headers;
  * - a client that goes away aborts the upstream request;
- * - a connect failure (refused, unreachable, connect timeout: nothing reached the target) moves the request to
+ * - a fault before anything reached the target (refused, unreachable, connect timeout) moves the request to
  *   another available target, whatever the method; each target is tried at most once;
- * - a failure after the request was sent (reset, closed) is retried only for idempotent methods without a body: on
- *   another target if there is one, else once on the same target (a stale pooled connection);
+ * - a reset after the request was sent is retried only for idempotent methods without a body: on another target if
+ *   there is one, else once on the same target (a stale pooled connection);
  * - response timeouts are not retried, so the worst case stays one response timeout;
- * - connect errors, resets and timeouts (and 5xx with passive.on5xx) are reported to passive health checks;
- * - errors before the response headers become a generic error page (see errors.ts).
+ * - every outcome is reported to passive health (`Outcomes`), classified by `faults.ts`;
+ * - errors before the response headers become a catalogue page.
  */
 import type { IncomingMessage, ServerResponse } from 'node:http'
 import type { Readable } from 'node:stream'
 import type { Dispatcher } from 'undici'
-import type { RouteDef, UpstreamDef } from '../config/model.js'
-import type { HealthMonitor } from '../upstreams/monitor.js'
-import type { Pool, Target } from '../upstreams/registry.js'
-import { upstreamProblem } from './errors.js'
+import type { Target } from '../upstreams/registry.js'
+import type { Outcomes } from '../upstreams/state.js'
+import { problems } from './errors.js'
+import { ABORT, classify, ProxyAbort } from './faults.js'
 import { responseHeaders } from './headers.js'
 import type { IdleWatch, Watched } from './idle.js'
+import type { ForwardPlan, UpstreamRequest } from './plan.js'
 import { sendProblem } from './respond.js'
 
 type Controller = Dispatcher.DispatchController
 
-const RETRYABLE = new Set(['UND_ERR_SOCKET', 'ECONNRESET', 'EPIPE', 'UND_ERR_CLOSED'])
-/** Nothing reached the target: safe to try another one whatever the method. */
-const CONNECT_FAILURES = new Set([
-  'ECONNREFUSED',
-  'UND_ERR_CONNECT_TIMEOUT',
-  'ENOTFOUND',
-  'EAI_AGAIN',
-  'EHOSTUNREACH',
-  'ENETUNREACH',
-  'EADDRNOTAVAIL',
-])
-/** What passive health checks count against a target. */
-const TARGET_FAULTS = new Set([
-  ...RETRYABLE,
-  ...CONNECT_FAILURES,
-  'UND_ERR_HEADERS_TIMEOUT',
-  'SB_IDLE_TIMEOUT',
-])
-
-function faultText(code: string): string {
-  switch (code) {
-    case 'ECONNREFUSED':
-      return 'connection refused'
-    case 'UND_ERR_CONNECT_TIMEOUT':
-      return 'connect timeout'
-    case 'UND_ERR_HEADERS_TIMEOUT':
-      return 'response timeout'
-    case 'SB_IDLE_TIMEOUT':
-      return 'idle timeout'
-    case 'ENOTFOUND':
-    case 'EAI_AGAIN':
-      return 'host name did not resolve'
-    default:
-      return RETRYABLE.has(code) ? 'connection reset' : code
-  }
-}
 const IDEMPOTENT = new Set(['GET', 'HEAD', 'OPTIONS', 'DELETE', 'PUT'])
-
-class ProxyAbort extends Error {
-  constructor(
-    message: string,
-    readonly code: string,
-  ) {
-    super(message)
-  }
-}
-
-/** What changes with the target: the path (base path), the headers (Host), the Location rewrite. */
-export interface Prepared {
-  path: string
-  headers: string[]
-  rewriteLocation: ((location: string) => string) | undefined
-}
 
 export interface ExchangeInit {
   req: IncomingMessage
   res: ServerResponse
-  route: RouteDef
-  upstream: UpstreamDef
-  pool: Pool
-  monitor: HealthMonitor
-  clientIp: string
-  target: Target
+  plan: ForwardPlan
+  outcomes: Outcomes
   dispatcher: Dispatcher
-  prepare(target: Target): Prepared
   body: Readable | null
-  requestId: string
   idle: IdleWatch
   /** Added to every relayed response (HSTS on TLS). */
   extraHeaders: string[]
@@ -111,21 +56,28 @@ export class Exchange implements Dispatcher.DispatchHandler, Watched {
   responded = false
   finished = false
   clientGone = false
-  error: ProxyAbort | Error | undefined
-  target: Target
-  private prepared: Prepared
-  private readonly tried = new Set<Target>()
+  error: Error | undefined
+  /** What the log should say about an answer that is not a plain success (set when it is known). */
+  note: string | undefined
+  /** Bytes the upstream sent after the headers of a 204 or 304 (never relayed). */
+  stray = 0
+  private bodiless = false
+  private released = true
+  private prepared: UpstreamRequest
   private readonly resumeBound = () => this.resume()
 
   constructor(init: ExchangeInit) {
     this.init = init
-    this.target = init.target
-    this.prepared = init.prepare(init.target)
-    this.idleTimeout = init.upstream.timeouts.idle
+    this.prepared = init.plan.request()
+    this.idleTimeout = init.plan.upstream.timeouts.idle
+  }
+
+  get target(): Target {
+    return this.init.plan.target
   }
 
   start(): void {
-    this.tried.add(this.target)
+    this.released = false
     this.target.inflight++
     this.target.requests++
     try {
@@ -145,7 +97,7 @@ export class Exchange implements Dispatcher.DispatchHandler, Watched {
         method: init.req.method as Dispatcher.HttpMethod,
         headers: this.prepared.headers,
         body: init.body,
-        headersTimeout: init.upstream.timeouts.response,
+        headersTimeout: init.plan.upstream.timeouts.response,
         bodyTimeout: 0,
         reset: false,
       },
@@ -157,16 +109,16 @@ export class Exchange implements Dispatcher.DispatchHandler, Watched {
   clientClosed(): void {
     this.clientGone = true
     this.init.idle.untrack(this)
-    this.controller?.abort(new ProxyAbort('client closed the connection', 'SB_CLIENT_ABORT'))
+    this.controller?.abort(new ProxyAbort('client closed the connection', ABORT.client))
   }
 
   onIdle(): void {
-    this.controller?.abort(new ProxyAbort('upstream idle', 'SB_IDLE_TIMEOUT'))
+    this.controller?.abort(new ProxyAbort('upstream idle', ABORT.idle))
   }
 
   onRequestStart(controller: Controller): void {
     this.controller = controller
-    if (this.clientGone) controller.abort(new ProxyAbort('client closed the connection', 'SB_CLIENT_ABORT'))
+    if (this.clientGone) controller.abort(new ProxyAbort('client closed the connection', ABORT.client))
   }
 
   onResponseStart(
@@ -179,40 +131,56 @@ export class Exchange implements Dispatcher.DispatchHandler, Watched {
     // while the Transfer-Encoding header (hop-by-hop) is dropped: the client could not decode it.
     const te = headers['transfer-encoding']
     if (statusCode > 599 || (te !== undefined && String(te).trim().toLowerCase() !== 'chunked')) {
-      controller.abort(new ProxyAbort('invalid upstream response', 'SB_BAD_RESPONSE'))
+      controller.abort(new ProxyAbort('invalid upstream response', ABORT.badResponse))
       return
     }
-    const { res, requestId, idle, monitor, upstream } = this.init
-    const { rewriteLocation } = this.prepared
+    const { res, plan, idle, outcomes } = this.init
+    const upstream = plan.upstream
     if (statusCode >= 500 && upstream.passive?.on5xx) {
-      monitor.passiveFailure(this.target, upstream.passive, `status ${statusCode}`, upstream.name)
+      outcomes.failed(this.target, upstream, `status ${statusCode}`)
     } else {
-      monitor.passiveSuccess(this.target)
+      outcomes.succeeded(this.target)
     }
     if (this.clientGone || res.destroyed) {
-      controller.abort(new ProxyAbort('client closed the connection', 'SB_CLIENT_ABORT'))
+      controller.abort(new ProxyAbort('client closed the connection', ABORT.client))
       return
     }
+    // RFC 9110 6.4.1: a 204 or 304 ends at its headers. undici discards the connection when such an answer comes
+    // with a Content-Length (whatever follows may be a body or the next response): the client must not wait.
+    this.bodiless = statusCode === 204 || statusCode === 304
+    const length = headers['content-length']
+    if (this.bodiless && length !== undefined && length !== '0')
+      this.note = `upstream sent Content-Length: ${length} with a ${statusCode}; answered without a body, upstream connection discarded`
     this.responded = true
     try {
-      const out = responseHeaders(headers, requestId, rewriteLocation)
+      const out = responseHeaders(headers, plan.inbound.requestId, this.prepared.rewriteLocation)
+      if (statusCode === 204) dropHeader(out, 'content-length') // RFC 9110 8.6: never on a 204
       if (this.init.extraHeaders.length > 0) out.push(...this.init.extraHeaders)
       res.writeHead(statusCode, out as unknown as Record<string, string>)
     } catch {
       this.responded = false
-      controller.abort(new ProxyAbort('unusable response headers', 'SB_BAD_HEADERS'))
+      this.bodiless = false
+      controller.abort(new ProxyAbort('unusable response headers', ABORT.badHeaders))
+      return
+    }
+    if (this.bodiless) {
+      this.finished = true
+      this.release()
+      res.end()
       return
     }
     const type = headers['content-type']
     const streaming = typeof type === 'string' && type.startsWith('text/event-stream')
     // HTTP/2 sends headers at writeHead; HTTP/1 buffers them until the first body write unless flushed.
-    if ((streaming || headers['content-length'] === undefined) && typeof res.flushHeaders === 'function') {
-      res.flushHeaders()
-    }
+    if ((streaming || length === undefined) && typeof res.flushHeaders === 'function') res.flushHeaders()
     if (!streaming) idle.track(this)
   }
 
   onResponseData(controller: Controller, chunk: Buffer): void {
+    if (this.bodiless) {
+      this.stray += chunk.length
+      return
+    }
     this.bytes += chunk.length
     this.lastActivity = this.init.idle.now
     if (!this.init.res.write(chunk)) {
@@ -228,6 +196,7 @@ export class Exchange implements Dispatcher.DispatchHandler, Watched {
   }
 
   onResponseEnd(): void {
+    if (this.bodiless) return
     this.finished = true
     this.release()
     this.init.res.end()
@@ -235,21 +204,22 @@ export class Exchange implements Dispatcher.DispatchHandler, Watched {
 
   onResponseError(_controller: Controller | undefined, err: Error): void {
     this.release()
+    if (this.bodiless) return // already answered in full; undici has dropped the connection
     this.error = err
-    const { req, res } = this.init
+    const { req, res, plan, outcomes } = this.init
     if (this.clientGone) return
     if (this.responded) {
       // Truncate: the client must see an incomplete response, never a complete one.
+      this.note = 'upstream response truncated'
       res.destroy()
       return
     }
-    const code = (err as { code?: string }).code ?? ''
-    const { monitor, upstream, pool } = this.init
-    if (TARGET_FAULTS.has(code))
-      monitor.passiveFailure(this.target, upstream.passive, faultText(code), upstream.name)
-    const resend = RETRYABLE.has(code) && this.init.body === null && IDEMPOTENT.has(req.method ?? '')
-    if (CONNECT_FAILURES.has(code) || resend) {
-      const next = pool.pick(this.init.clientIp, this.tried)
+    const fault = classify(err)
+    const upstream = plan.upstream
+    if (fault.targetFault) outcomes.failed(this.target, upstream, fault.text)
+    const resend = fault.resendable && this.init.body === null && IDEMPOTENT.has(req.method ?? '')
+    if (fault.beforeSend || resend) {
+      const next = plan.next()
       if (next) {
         this.retarget(next)
         return
@@ -263,25 +233,32 @@ export class Exchange implements Dispatcher.DispatchHandler, Watched {
         return
       }
     }
-    const problem = upstreamProblem(err, this.init.upstream.name, this.init.upstream.timeouts)
-    sendProblem(req, res, problem, {
-      requestId: this.init.requestId,
-      route: this.init.route.name,
-      upstream: this.init.upstream.name,
+    this.note = fault.text
+    const problem = problems.upstream(fault.code, upstream.name, upstream.timeouts)
+    this.bytes = sendProblem(req, res, problem, {
+      requestId: plan.inbound.requestId,
+      route: plan.route.name,
+      upstream: upstream.name,
     })
   }
 
   private retarget(next: Target): void {
     this.attempt++
     this.controller = undefined
-    this.target = next
-    this.prepared = this.init.prepare(next)
+    this.prepared = this.init.plan.request(next)
     this.init.onRetarget?.(next)
     this.start()
   }
 
   private release(): void {
+    if (this.released) return
+    this.released = true
     this.init.idle.untrack(this)
     this.target.inflight--
   }
+}
+
+function dropHeader(flat: string[], lower: string): void {
+  for (let i = flat.length - 2; i >= 0; i -= 2)
+    if ((flat[i] as string).toLowerCase() === lower) flat.splice(i, 2)
 }

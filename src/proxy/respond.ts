@@ -1,6 +1,12 @@
-/** Answers the proxy writes itself: error pages and redirects. */
+/**
+ * Answers Switchboard writes itself: catalogue problems and redirects, on a ServerResponse (HTTP/1 and HTTP/2) or
+ * straight on a socket (WebSocket handshakes, CONNECT, requests Node's parser refused). Each returns the number of
+ * body bytes sent, for the access log.
+ */
 import type { IncomingMessage, ServerResponse } from 'node:http'
-import { type ErrorContext, type ProxyProblem, renderProblem } from './errors.js'
+import type { Duplex } from 'node:stream'
+import { type ErrorContext, renderProblem } from './error-page.js'
+import { closesConnection, type ProxyProblem, reasonPhrase } from './errors.js'
 
 export function sendProblem(
   req: IncomingMessage,
@@ -8,32 +14,59 @@ export function sendProblem(
   problem: ProxyProblem,
   ctx: ErrorContext,
   extra?: Record<string, string>,
-): void {
+): number {
   if (res.headersSent) {
     res.destroy()
-    return
+    return 0
   }
   const page = renderProblem(problem, ctx, req.headers.accept)
+  const length = Buffer.byteLength(page.body)
   const headers: Record<string, string | number> = {
     'content-type': page.contentType,
-    'content-length': Buffer.byteLength(page.body),
+    'content-length': length,
     'cache-control': 'no-store',
     'x-content-type-options': 'nosniff',
     'x-request-id': ctx.requestId,
     ...extra,
   }
   // After a framing or parsing problem the connection cannot be trusted for another request.
-  const closing =
-    problem.status === 400 || problem.status === 408 || problem.status === 413 || problem.status === 501
-  if (closing && req.httpVersionMajor === 1) {
+  if (closesConnection(problem) && req.httpVersionMajor === 1) {
     headers.connection = 'close'
     res.shouldKeepAlive = false
   }
   res.writeHead(problem.status, headers)
-  res.end(req.method === 'HEAD' ? undefined : page.body)
+  const head = req.method === 'HEAD'
+  res.end(head ? undefined : page.body)
+  return head ? 0 : length
 }
 
 export function sendRedirect(res: ServerResponse, code: number, location: string, requestId: string): void {
   res.writeHead(code, { location, 'content-length': 0, 'x-request-id': requestId })
   res.end()
+}
+
+/** A whole HTTP/1.1 answer written on a socket that is then closed. */
+export function writeRawProblem(
+  socket: Duplex,
+  accept: string | undefined,
+  problem: ProxyProblem,
+  ctx: ErrorContext,
+  extra: Record<string, string> = {},
+): number {
+  if (!socket.writable) {
+    socket.destroy()
+    return 0
+  }
+  const page = renderProblem(problem, ctx, accept)
+  const length = Buffer.byteLength(page.body)
+  let head = `HTTP/1.1 ${problem.status} ${reasonPhrase(problem.status)}\r\ncontent-type: ${page.contentType}\r\ncontent-length: ${length}\r\ncache-control: no-store\r\nx-content-type-options: nosniff\r\nx-request-id: ${ctx.requestId}\r\n`
+  for (const [name, value] of Object.entries(extra)) head += `${name}: ${value}\r\n`
+  socket.end(`${head}connection: close\r\n\r\n${page.body}`)
+  return length
+}
+
+export function writeRawRedirect(socket: Duplex, code: number, location: string, requestId: string): void {
+  socket.end(
+    `HTTP/1.1 ${code} ${reasonPhrase(code)}\r\nlocation: ${location}\r\ncontent-length: 0\r\nx-request-id: ${requestId}\r\nconnection: close\r\n\r\n`,
+  )
 }

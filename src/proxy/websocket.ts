@@ -1,26 +1,25 @@
 /**
- * WebSocket tunnel. The upstream is dialled first; the client gets the upstream's real answer: its 101 with its
- * headers (after we check Sec-WebSocket-Accept), or its error status and body. After a 101 the two sockets are
- * piped byte for byte, with no idle timeout (HMR sockets sit idle for minutes); TCP keep-alive detects dead peers.
+ * WebSocket tunnel, carried out along the same ForwardPlan as HTTP requests. The upstream is dialled first; the
+ * client gets the upstream's real answer: its 101 with its headers (after we check Sec-WebSocket-Accept), or its
+ * error status and body. A fault before anything reached the target moves the handshake to another target, as for
+ * HTTP. After a 101 the two sockets are piped byte for byte, with no idle timeout (HMR sockets sit idle for
+ * minutes); TCP keep-alive detects dead peers.
  */
 import { createHash } from 'node:crypto'
 import { type ClientRequest, request as httpRequest, type IncomingMessage } from 'node:http'
 import { request as httpsRequest } from 'node:https'
 import type { Socket } from 'node:net'
 import type { Duplex } from 'node:stream'
-import { upstreamPath } from '../routing/rewrite.js'
-import { clientAddress } from '../server/runtime.js'
 import { tlsOptions } from '../upstreams/dispatchers.js'
-import { type ProxyProblem, problems, reasonPhrase, renderProblem, upstreamProblem } from './errors.js'
-import {
-  admit,
-  isProblem,
-  noTarget,
-  type ProxyDeps,
-  type RequestRecord,
-  upstreamHostHeader,
-} from './handler.js'
-import { filterRawResponseHeaders, requestHeaders, requestIdFrom } from './headers.js'
+import type { Target } from '../upstreams/registry.js'
+import { type ProxyProblem, problems } from './errors.js'
+import { classify } from './faults.js'
+import { type ProxyDeps, planContext } from './handler.js'
+import { filterRawResponseHeaders } from './headers.js'
+import { readInbound } from './inbound.js'
+import { decide, type ForwardPlan } from './plan.js'
+import { elapsedMs, newRecord, noteDecision, type RequestRecord } from './record.js'
+import { writeRawProblem, writeRawRedirect } from './respond.js'
 
 const WS_GUID = '258EAFA5-E914-47DA-95CA-C5AB0DC85B11'
 
@@ -30,8 +29,7 @@ export function acceptKey(key: string): string {
     .digest('base64')
 }
 
-/** Registry of open tunnels, for shutdown and for least-connections counting. */
-/** Registry of open tunnels, for shutdown and for least-connections counting. */
+/** Registry of open tunnels, for shutdown and for connection counting. */
 export class Tunnels {
   /** client socket -> upstream socket */
   readonly open = new Map<Duplex, Duplex>()
@@ -66,40 +64,6 @@ export class Tunnels {
   }
 }
 
-function writeProblem(
-  socket: Duplex,
-  req: IncomingMessage,
-  problem: ProxyProblem,
-  ctx: { requestId: string; route?: string; upstream?: string },
-  extra = '',
-): void {
-  if (!socket.writable) {
-    socket.destroy()
-    return
-  }
-  const page = renderProblem(problem, ctx, req.headers.accept)
-  const len = Buffer.byteLength(page.body)
-  socket.end(
-    `HTTP/1.1 ${problem.status} ${reasonPhrase(problem.status)}\r\ncontent-type: ${page.contentType}\r\ncontent-length: ${len}\r\nx-request-id: ${ctx.requestId}\r\n${extra}connection: close\r\n\r\n${page.body}`,
-  )
-}
-
-function validHandshake(req: IncomingMessage): ProxyProblem | undefined {
-  if (req.method !== 'GET') return problems.badRequest('A WebSocket handshake must use GET.')
-  let upgrades = 0
-  for (let i = 0; i < req.rawHeaders.length; i += 2)
-    if ((req.rawHeaders[i] as string).toLowerCase() === 'upgrade') upgrades++
-  if (upgrades !== 1) return problems.badRequest('Exactly one Upgrade header is allowed.')
-  const key = req.headers['sec-websocket-key']
-  if (typeof key !== 'string' || !/^[A-Za-z0-9+/]{22}==$/.test(key.trim())) {
-    return problems.badRequest('Missing or invalid Sec-WebSocket-Key.')
-  }
-  if (req.headers['sec-websocket-version'] !== '13') {
-    return { status: 426, code: 'SB_WEBSOCKET_VERSION', detail: 'Only WebSocket version 13 is supported.' }
-  }
-  return undefined
-}
-
 export function isWebSocketUpgrade(req: IncomingMessage): boolean {
   const upgrade = req.headers.upgrade
   return typeof upgrade === 'string' && upgrade.split(',').some((p) => p.trim().toLowerCase() === 'websocket')
@@ -113,187 +77,204 @@ export function handleUpgrade(
   tunnels: Tunnels,
 ): void {
   const started = performance.now()
-  const requestId = requestIdFrom(req.headers['x-request-id'] as string | undefined)
-  const record: RequestRecord = {
-    requestId,
-    method: 'GET',
-    host: req.headers.host ?? '',
-    path: req.url ?? '',
-    route: undefined,
-    upstream: undefined,
-    target: undefined,
-    status: 0,
-    durationMs: 0,
-    bytes: 0,
-  }
+  const inbound = readInbound(req, deps.proto, true)
+  const record = newRecord(inbound)
   let logged = false
   const finish = (status: number, error?: string) => {
     if (logged) return
     logged = true
     record.status = status
     record.error = error
-    record.durationMs = Math.round((performance.now() - started) * 100) / 100
+    record.durationMs = elapsedMs(started)
     deps.log(record)
   }
   socket.on('error', () => socket.destroy())
-  const invalid = validHandshake(req)
-  const runtime = deps.runtime()
-  const admitted = invalid ?? admit(req, runtime, requestId)
-  if (isProblem(admitted)) {
-    writeProblem(
-      socket,
-      req,
-      admitted,
-      { requestId },
-      admitted.status === 426 ? 'sec-websocket-version: 13\r\n' : '',
-    )
-    finish(admitted.status)
+  if (deps.closing?.()) {
+    const problem = problems.shuttingDown()
+    record.code = problem.code
+    record.bytes = writeRawProblem(socket, req.headers.accept, problem, { requestId: inbound.requestId })
+    finish(problem.status)
     return
   }
-  const { route, path, query } = admitted
-  record.route = route.name
-  if (route.action.kind === 'redirect') {
-    const location = `${route.action.location}${path}${query}`
-    socket.end(
-      `HTTP/1.1 ${route.action.code} ${reasonPhrase(route.action.code)}\r\nlocation: ${location}\r\ncontent-length: 0\r\nconnection: close\r\n\r\n`,
-    )
-    finish(route.action.code)
-    return
+  const decision = decide(inbound, planContext(deps))
+  noteDecision(record, decision)
+  switch (decision.kind) {
+    case 'refuse': {
+      const { problem, route, upstream } = decision
+      record.bytes = writeRawProblem(
+        socket,
+        req.headers.accept,
+        problem,
+        { requestId: inbound.requestId, route, upstream },
+        decision.headers,
+      )
+      finish(problem.status)
+      return
+    }
+    case 'redirect':
+      writeRawRedirect(socket, decision.status, decision.location, inbound.requestId)
+      finish(decision.status)
+      return
+    case 'forward':
+      new Handshake(req, socket, head, decision.plan, deps, tunnels, record, finish).dial()
   }
-  const pool = runtime.pools.get(route.action.upstream)
-  if (!pool) {
-    socket.destroy()
-    return
+}
+
+/** One WebSocket handshake to the upstream, with failover of connect faults, then the tunnel. */
+class Handshake {
+  /** The client has its answer (or is gone): nothing more is written to it by the handshake. */
+  private settled = false
+  private current: ClientRequest | undefined
+  private releaseCurrent: (() => void) | undefined
+
+  constructor(
+    private readonly req: IncomingMessage,
+    private readonly socket: Duplex,
+    private readonly head: Buffer,
+    private readonly plan: ForwardPlan,
+    private readonly deps: ProxyDeps,
+    private readonly tunnels: Tunnels,
+    private readonly record: RequestRecord,
+    private readonly finish: (status: number, error?: string) => void,
+  ) {
+    socket.once('close', () => {
+      if (this.settled) return
+      this.settled = true
+      this.current?.destroy()
+      this.releaseCurrent?.()
+      finish(499, 'client closed the connection')
+    })
   }
-  const clientIp = clientAddress((socket as Socket).remoteAddress)
-  const target = pool.pick(clientIp)
-  if (!target) {
-    const problem = noTarget(pool)
-    writeProblem(
-      socket,
-      req,
-      problem,
-      { requestId, route: route.name, upstream: pool.def.name },
-      `retry-after: ${pool.retryAfter()}\r\n`,
-    )
-    finish(503, problem.code)
-    return
+
+  private fail(problem: ProxyProblem, error: string): void {
+    this.settled = true
+    this.record.code = problem.code
+    this.record.bytes = writeRawProblem(this.socket, this.req.headers.accept, problem, {
+      requestId: this.plan.inbound.requestId,
+      route: this.plan.route.name,
+      upstream: this.plan.upstream.name,
+    })
+    this.finish(problem.status, error)
   }
-  const upstream = pool.def
-  record.upstream = upstream.name
-  record.target = target.url.url
-  const headers = requestHeaders(req.rawHeaders, {
-    clientIp,
-    trusted: runtime.isTrusted(clientIp),
-    proto: deps.proto,
-    publicHost: req.headers.host ?? admitted.host.name,
-    port: (socket as Socket).localPort ?? 0,
-    requestId,
-    upstreamHost: upstreamHostHeader(route, req, target.url),
-    contentLength: undefined,
-    prefix: route.stripPrefix && route.path !== '/' ? route.path : undefined,
-    upgrade: true,
-  })
-  const outgoing: string[] = headers
-  const options = {
-    host: target.url.hostname,
-    port: target.url.port,
-    method: 'GET',
-    path: upstreamPath(route, target.url, path, query),
-    headers: outgoing,
-    setHost: false,
-    agent: false as const,
-    timeout: upstream.timeouts.connect,
-  }
-  const ctx = { requestId, route: route.name, upstream: upstream.name }
-  let settled = false
-  const fail = (err: unknown) => {
-    if (settled) return
-    settled = true
-    upReq.destroy()
-    const code = (err as { code?: string }).code ?? ''
-    deps.monitor.passiveFailure(
-      target,
-      upstream.passive,
-      code === 'ECONNREFUSED' ? 'connection refused' : code || 'error',
-      upstream.name,
-    )
-    const problem = upstreamProblem(err, upstream.name, upstream.timeouts)
-    writeProblem(socket, req, problem, ctx)
-    finish(problem.status, problem.code)
-  }
-  // node:http accepts a flat [name, value, ...] header list at runtime; its types only admit objects.
-  const upReq: ClientRequest =
-    target.url.protocol === 'https:'
-      ? httpsRequest({
-          ...options,
-          ...tlsOptions(upstream, target.url.hostname),
-          headers: outgoing as unknown as Record<string, string>,
-          servername: target.url.hostname,
-        })
-      : httpRequest({ ...options, headers: outgoing as unknown as Record<string, string> })
-  target.inflight++
-  let released = false
-  const release = () => {
-    if (!released) {
+
+  dial(target: Target = this.plan.target): void {
+    const { plan, deps } = this
+    const upstream = plan.upstream
+    const request = plan.request(target)
+    this.record.target = target.url.url
+    const options = {
+      host: target.url.hostname,
+      port: target.url.port,
+      method: 'GET',
+      path: request.path,
+      // node:http accepts a flat [name, value, ...] header list at runtime; its types only admit objects.
+      headers: request.headers as unknown as Record<string, string>,
+      setHost: false,
+      agent: false as const,
+      timeout: upstream.timeouts.connect,
+    }
+    const upReq: ClientRequest =
+      target.url.protocol === 'https:'
+        ? httpsRequest({ ...options, ...tlsOptions(upstream, target.url.hostname) })
+        : httpRequest(options)
+    this.current = upReq
+    target.inflight++
+    target.requests++
+    let released = false
+    const release = () => {
+      if (released) return
       released = true
       target.inflight--
     }
-  }
-  // timeouts.response 0 = no limit
-  const responseTimer =
-    upstream.timeouts.response > 0
-      ? setTimeout(() => {
-          const e = new Error('response timeout') as Error & { code: string }
-          e.code = 'UND_ERR_HEADERS_TIMEOUT'
-          fail(e)
-          release()
-        }, upstream.timeouts.response)
-      : undefined
-  upReq.once('socket', (s) => {
-    s.once('connect', () => upReq.setTimeout(0))
-  })
-  upReq.on('timeout', () => {
-    const e = new Error('connect timeout') as Error & { code: string }
-    e.code = 'UND_ERR_CONNECT_TIMEOUT'
-    fail(e)
-  })
-  upReq.on('error', (err) => {
-    clearTimeout(responseTimer)
-    fail(err)
-    release()
-  })
-  socket.once('close', () => {
-    if (!settled) {
-      settled = true
+    this.releaseCurrent = release
+    let over = false // this attempt has an outcome
+    // timeouts.response 0 = no limit
+    const responseTimer =
+      upstream.timeouts.response > 0
+        ? setTimeout(
+            () => fault(coded('response timeout', 'UND_ERR_HEADERS_TIMEOUT')),
+            upstream.timeouts.response,
+          )
+        : undefined
+    const fault = (err: unknown) => {
+      if (over) return
+      over = true
       clearTimeout(responseTimer)
       upReq.destroy()
       release()
-      finish(499)
+      if (this.settled) return
+      const f = classify(err)
+      if (f.targetFault) deps.outcomes.failed(target, upstream, f.text)
+      if (f.beforeSend) {
+        const next = plan.next()
+        if (next) {
+          this.dial(next)
+          return
+        }
+      }
+      this.fail(problems.upstream(f.code, upstream.name, upstream.timeouts), f.text)
     }
-  })
-  upReq.on('upgrade', (upRes: IncomingMessage, upSocket: Socket, upHead: Buffer) => {
-    clearTimeout(responseTimer)
-    if (settled) {
-      upSocket.destroy()
-      return
-    }
-    const expected = acceptKey((req.headers['sec-websocket-key'] as string).trim())
-    if (upRes.statusCode !== 101 || upRes.headers['sec-websocket-accept'] !== expected) {
-      settled = true
-      upSocket.destroy()
-      release()
-      const problem = upstreamProblem(new Error('bad handshake'), upstream.name, upstream.timeouts)
-      writeProblem(socket, req, problem, ctx)
-      finish(problem.status, 'invalid upstream handshake')
-      return
-    }
-    settled = true
+    upReq.once('socket', (s) => {
+      s.once('connect', () => upReq.setTimeout(0))
+    })
+    upReq.on('timeout', () => fault(coded('connect timeout', 'UND_ERR_CONNECT_TIMEOUT')))
+    upReq.on('error', fault)
+    upReq.on('upgrade', (upRes: IncomingMessage, upSocket: Socket, upHead: Buffer) => {
+      clearTimeout(responseTimer)
+      if (over || this.settled) {
+        upSocket.destroy()
+        return
+      }
+      over = true
+      deps.outcomes.succeeded(target)
+      const expected = acceptKey((this.req.headers['sec-websocket-key'] as string).trim())
+      if (upRes.statusCode !== 101 || upRes.headers['sec-websocket-accept'] !== expected) {
+        upSocket.destroy()
+        release()
+        this.fail(
+          problems.upstream('SB_UPSTREAM_BAD_RESPONSE', upstream.name, upstream.timeouts),
+          'invalid upstream handshake',
+        )
+        return
+      }
+      this.settled = true
+      this.pipe(upRes, upSocket, upHead, release)
+    })
+    upReq.on('response', (upRes: IncomingMessage) => {
+      clearTimeout(responseTimer)
+      if (over || this.settled) {
+        upRes.destroy()
+        return
+      }
+      over = true
+      this.settled = true
+      deps.outcomes.succeeded(target)
+      // The upstream refused the upgrade: relay its answer as it is, then close.
+      const raw = filterRawResponseHeaders(upRes.rawHeaders, false)
+      let head = `HTTP/1.1 ${upRes.statusCode} ${upRes.statusMessage ?? ''}\r\n`
+      for (let i = 0; i < raw.length; i += 2) head += `${raw[i]}: ${raw[i + 1]}\r\n`
+      head += `x-request-id: ${plan.inbound.requestId}\r\nconnection: close\r\n\r\n`
+      this.socket.write(head)
+      upRes.on('data', (c: Buffer) => {
+        this.record.bytes += c.length
+      })
+      upRes.pipe(this.socket)
+      upRes.on('error', () => this.socket.destroy())
+      upRes.once('close', () => {
+        release()
+        this.finish(upRes.statusCode ?? 502)
+      })
+    })
+    upReq.end()
+  }
+
+  private pipe(upRes: IncomingMessage, upSocket: Socket, upHead: Buffer, release: () => void): void {
+    const { socket, head } = this
     const raw = filterRawResponseHeaders(upRes.rawHeaders, true)
     let head101 = `HTTP/1.1 101 ${upRes.statusMessage || 'Switching Protocols'}\r\n`
     for (let i = 0; i < raw.length; i += 2) head101 += `${raw[i]}: ${raw[i + 1]}\r\n`
     socket.write(`${head101}\r\n`)
-    finish(101)
+    this.finish(101)
     if (upHead.length > 0) socket.write(upHead)
     if (head.length > 0) upSocket.write(head)
     const clientSocket = socket as Socket
@@ -302,42 +283,22 @@ export function handleUpgrade(
       s.setNoDelay(true)
       s.setKeepAlive(true, 30_000)
     }
-    tunnels.open.set(socket, upSocket)
+    this.tunnels.open.set(socket, upSocket)
     upSocket.on('error', () => socket.destroy())
     socket.on('error', () => upSocket.destroy())
     upSocket.on('close', () => socket.end())
     socket.on('close', () => {
       upSocket.destroy()
-      tunnels.open.delete(socket)
+      this.tunnels.open.delete(socket)
       release()
     })
     upSocket.on('end', () => socket.end())
     socket.on('end', () => upSocket.end())
     upSocket.pipe(socket, { end: false })
     socket.pipe(upSocket, { end: false })
-  })
-  upReq.on('response', (upRes: IncomingMessage) => {
-    clearTimeout(responseTimer)
-    if (settled) {
-      upRes.destroy()
-      return
-    }
-    settled = true
-    // The upstream refused the upgrade: relay its answer as it is, then close.
-    const raw = filterRawResponseHeaders(upRes.rawHeaders, false)
-    let head = `HTTP/1.1 ${upRes.statusCode} ${upRes.statusMessage ?? ''}\r\n`
-    let length = false
-    for (let i = 0; i < raw.length; i += 2) {
-      if ((raw[i] as string).toLowerCase() === 'content-length') length = true
-      head += `${raw[i]}: ${raw[i + 1]}\r\n`
-    }
-    head += `x-request-id: ${requestId}\r\nconnection: close\r\n\r\n`
-    void length
-    socket.write(head)
-    upRes.pipe(socket)
-    upRes.on('error', () => socket.destroy())
-    upRes.on('end', release)
-    finish(upRes.statusCode ?? 502)
-  })
-  upReq.end()
+  }
+}
+
+function coded(message: string, code: string): Error {
+  return Object.assign(new Error(message), { code })
 }

@@ -2,27 +2,21 @@
 
 import { randomUUID } from 'node:crypto'
 import type { Duplex } from 'node:stream'
-import { reasonPhrase } from '../proxy/errors.js'
+import { type ProxyProblem, problems } from '../proxy/errors.js'
+import { writeRawProblem } from '../proxy/respond.js'
 
-function statusFor(code: string | undefined): number {
+export function parserProblem(code: string | undefined): ProxyProblem {
   switch (code) {
     case 'HPE_HEADER_OVERFLOW':
-      return 431
+      return problems.headersTooLarge()
     case 'ERR_HTTP_REQUEST_TIMEOUT':
     case 'ERR_HTTP_HEADERS_TIMEOUT':
-      return 408
+      return problems.headerTimeout()
     case 'HPE_CHUNK_EXTENSIONS_OVERFLOW':
-      return 413
+      return problems.requestTooLarge()
     default:
-      return 400
+      return problems.malformed()
   }
-}
-
-const DETAIL: Record<number, string> = {
-  400: 'The request could not be parsed.',
-  408: 'The request headers did not arrive in time.',
-  413: 'The request is too large.',
-  431: 'The request headers are too large.',
 }
 
 export function answerClientError(err: Error & { code?: string }, socket: Duplex): void {
@@ -36,9 +30,6 @@ export function answerClientError(err: Error & { code?: string }, socket: Duplex
     socket.end()
     return
   }
-  const status = statusFor(err.code)
-  const body = `${status} ${reasonPhrase(status)}: ${DETAIL[status] ?? 'Bad request.'}\n`
-  socket.end(
-    `HTTP/1.1 ${status} ${reasonPhrase(status)}\r\ncontent-type: text/plain; charset=utf-8\r\ncontent-length: ${Buffer.byteLength(body)}\r\nx-request-id: ${randomUUID()}\r\nconnection: close\r\n\r\n${body}`,
-  )
+  // Plain text: the parser gave up before the headers (Accept included) could be trusted.
+  writeRawProblem(socket, undefined, parserProblem(err.code), { requestId: randomUUID() })
 }

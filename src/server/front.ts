@@ -14,7 +14,9 @@ import type { ListenAddress } from '../config/values.js'
 import type { Logger } from '../log.js'
 import { problems } from '../proxy/errors.js'
 import { handleRequest, type ProxyDeps } from '../proxy/handler.js'
-import { sendProblem } from '../proxy/respond.js'
+import { requestIdFrom } from '../proxy/headers.js'
+import { ALLOWED_METHODS } from '../proxy/plan.js'
+import { sendProblem, writeRawProblem } from '../proxy/respond.js'
 import { handleUpgrade, isWebSocketUpgrade, type Tunnels } from '../proxy/websocket.js'
 import { answerClientError } from './client-errors.js'
 import { bindError } from './listen-errors.js'
@@ -46,18 +48,19 @@ export class Front {
   readonly name: 'http' | 'https'
   readonly server: AnyServer
   private readonly app: FastifyInstance
+  /** Set by close(): requests still arriving on open connections get SB_SHUTTING_DOWN. */
+  private closing = false
 
   constructor(
     name: 'http' | 'https',
     server: AnyServer,
-    deps: ProxyDeps,
+    proxyDeps: ProxyDeps,
     tunnels: Tunnels,
     logger: Logger,
-    /** Answers a request before routing (the HTTP -> HTTPS redirect); true when it did. */
-    intercept?: (req: IncomingMessage, res: ServerResponse) => boolean,
   ) {
     this.name = name
     this.server = server
+    const deps: ProxyDeps = { ...proxyDeps, closing: () => this.closing }
     const http2 = name === 'https'
     const options = {
       serverFactory: (handler: (req: IncomingMessage, res: ServerResponse) => void) => {
@@ -66,7 +69,8 @@ export class Front {
       },
       http2,
       logger: false,
-      return503OnClosing: true,
+      // our handler answers SB_SHUTTING_DOWN itself (Fastify still adds Connection: close while closing)
+      return503OnClosing: false,
       forceCloseConnections: 'idle' as const,
       clientErrorHandler: (err: Error, socket: Duplex) => answerClientError(err, socket),
       frameworkErrors: (
@@ -88,7 +92,6 @@ export class Front {
     this.app.addHook('onRequest', (request, reply, _done) => {
       reply.hijack()
       try {
-        if (intercept?.(request.raw, reply.raw)) return
         handleRequest(request.raw, reply.raw, deps)
       } catch (err) {
         // A bug, not bad input: answer and log it rather than leave the client hanging.
@@ -108,11 +111,13 @@ export class Front {
     server.on('connect', (req: IncomingMessage, socket: Duplex) => {
       // HTTP/1.1 CONNECT arrives here; an HTTP/2 CONNECT stream arrives as a request and gets 405 in the handler.
       if (!('on' in socket)) return
-      void req
       socket.on('error', () => socket.destroy())
-      const body = '405 Method Not Allowed: CONNECT is not proxied.\n'
-      socket.end(
-        `HTTP/1.1 405 Method Not Allowed\r\nallow: GET, HEAD, POST, PUT, PATCH, DELETE, OPTIONS\r\ncontent-type: text/plain; charset=utf-8\r\ncontent-length: ${body.length}\r\nconnection: close\r\n\r\n${body}`,
+      writeRawProblem(
+        socket,
+        req.headers.accept,
+        problems.methodNotAllowed('CONNECT'),
+        { requestId: requestIdFrom(req.headers['x-request-id'] as string | undefined) },
+        { allow: ALLOWED_METHODS },
       )
     })
   }
@@ -135,6 +140,7 @@ export class Front {
   async listen(address: ListenAddress): Promise<AddressInfo> {
     this.track()
     await this.app.ready()
+    this.closing = false
     const { host, port } = address
     await new Promise<void>((resolve, reject) => {
       const onError = (err: NodeJS.ErrnoException) => reject(bindError(err, this.name, host, port))
@@ -152,6 +158,7 @@ export class Front {
   }
 
   async close(graceMs: number): Promise<void> {
+    this.closing = true
     const server = this.server as Server
     if (server.listening) {
       await new Promise<void>((resolve) => {
@@ -180,7 +187,12 @@ function serveWithoutUpgrade(server: AnyServer, req: IncomingMessage, socket: Du
   socket.on('error', () => socket.destroy())
   const hasBody = req.headers['content-length'] !== undefined && req.headers['content-length'] !== '0'
   if (hasBody || req.headers['transfer-encoding'] !== undefined || head.length > 0) {
-    socket.end('HTTP/1.1 400 Bad Request\r\ncontent-length: 0\r\nconnection: close\r\n\r\n')
+    writeRawProblem(
+      socket,
+      req.headers.accept,
+      problems.badRequest('A request that asks to switch protocols cannot carry a body.'),
+      { requestId: requestIdFrom(req.headers['x-request-id'] as string | undefined) },
+    )
     return
   }
   const res = new ServerResponse(req)

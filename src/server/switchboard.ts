@@ -1,31 +1,27 @@
 /**
- * Switchboard: the running proxy. It owns what outlives a config (target registry, connection pools, health
- * monitor, tunnels) and up to two fronts (plain HTTP, TLS). The running table is a Runtime reference that a reload
- * swaps; requests in flight keep the Runtime they started with.
+ * Switchboard: the running proxy, composed of owners that each outlive a config:
+ * - `UpstreamState` (targets, health, probe loops, pooled connections),
+ * - `Listeners` (the HTTP and TLS fronts and the TLS provider),
+ * - `ProxyMetrics` (fed by the access log and read by the admin API),
+ * - the data path's own state: open WebSocket tunnels and the idle sweeper.
+ * The running table is a Runtime reference that a reload swaps; requests in flight keep the Runtime they started
+ * with. Dependencies point one way: cli -> server -> proxy -> upstreams / routing -> config.
  */
-
-import type { IncomingMessage, ServerResponse } from 'node:http'
-import { createSecureServer, type Http2SecureServer } from 'node:http2'
 import type { AddressInfo } from 'node:net'
 import { ProxyMetrics } from '../admin/proxy-metrics.js'
 import type { Config } from '../config/model.js'
 import type { Logger } from '../log.js'
-import type { ProxyDeps, RequestRecord } from '../proxy/handler.js'
+import type { ProxyDeps } from '../proxy/handler.js'
 import { IdleWatch } from '../proxy/idle.js'
+import { Runtime } from '../proxy/runtime.js'
 import { Tunnels } from '../proxy/websocket.js'
-import { createTlsProvider, type TlsProvider } from '../tls/provider.js'
-import { Dispatchers } from '../upstreams/dispatchers.js'
-import { HealthMonitor } from '../upstreams/monitor.js'
-import { TargetRegistry } from '../upstreams/registry.js'
-import { snapshotPools, type UpstreamSnapshot } from '../upstreams/snapshot.js'
-import { applyTimeouts, createHttpServer, Front } from './front.js'
-import { httpsRedirect } from './redirect.js'
-import { Runtime } from './runtime.js'
+import type { TlsProvider } from '../tls/provider.js'
+import type { UpstreamSnapshot } from '../upstreams/snapshot.js'
+import { UpstreamState } from '../upstreams/state.js'
+import { accessLog } from './access-log.js'
+import { type ListenerName, Listeners, type Listening } from './listeners.js'
 
-export interface Listening {
-  http: AddressInfo | undefined
-  https: AddressInfo | undefined
-}
+export type { Listening }
 
 export interface SwitchboardOptions {
   /** Where the local CA and issued certificates live. */
@@ -33,74 +29,78 @@ export interface SwitchboardOptions {
 }
 
 export class Switchboard {
-  readonly registry = new TargetRegistry()
-  readonly dispatchers = new Dispatchers()
+  readonly state: UpstreamState
+  readonly listeners: Listeners
+  readonly metrics: ProxyMetrics
   readonly idle = new IdleWatch()
   readonly tunnels = new Tunnels()
-  readonly monitor: HealthMonitor
-  tls: TlsProvider | undefined
-  readonly metrics: ProxyMetrics
   ready = false
   private runtime: Runtime
-  private readonly logger: Logger
-  private readonly options: SwitchboardOptions
-  private http: Front | undefined
-  private https: Front | undefined
+  private readonly log: ReturnType<typeof accessLog>
 
   constructor(config: Config, logger: Logger, options: SwitchboardOptions = {}) {
-    this.logger = logger
-    this.options = options
-    this.monitor = new HealthMonitor((target, change, upstream) =>
-      this.logger[change.to === 'healthy' || change.to === 'unknown' ? 'info' : 'warn'](
-        {
-          upstream,
-          target: target.key,
-          from: change.from,
-          to: change.to,
-          reason: change.reason,
-          lastProbe: change.lastProbe,
-        },
-        `target ${target.key} of upstream ${upstream} is now ${change.to}`,
-      ),
-    )
-    this.runtime = new Runtime(config, this.registry)
+    this.state = new UpstreamState(logger)
+    this.runtime = new Runtime(config, this.state.pools(config))
     this.metrics = new ProxyMetrics({
       upstreams: () => this.upstreams(),
       openConnections: () => this.openConnections(),
       openWebSockets: () => this.tunnels.size,
     })
-    this.monitor.onProbe = (target, upstream, ok) => this.metrics.probe(upstream, target.key, ok)
+    this.state.monitor.onProbe = (target, upstream, ok) => this.metrics.probe(upstream, target.key, ok)
+    this.log = accessLog(logger, this.metrics)
+    this.listeners = new Listeners((proto) => this.deps(proto), this.tunnels, logger, options.stateDir)
+  }
+
+  get config(): Config {
+    return this.runtime.config
+  }
+
+  get tls(): TlsProvider | undefined {
+    return this.listeners.tls
   }
 
   openConnections(): number {
-    return (this.http?.connections ?? 0) + (this.https?.connections ?? 0)
+    return this.listeners.connections
   }
 
-  private deps(proto: 'http' | 'https'): ProxyDeps {
+  /** Every upstream and target with its health and counters (for the admin API, metrics, tests). */
+  upstreams(): UpstreamSnapshot[] {
+    return this.state.snapshot()
+  }
+
+  address(name: ListenerName): AddressInfo | undefined {
+    return this.listeners.address(name)
+  }
+
+  private deps(proto: ListenerName): ProxyDeps {
     return {
       runtime: () => this.runtime,
-      dispatchers: this.dispatchers,
+      dispatchers: this.state.dispatchers,
+      outcomes: this.state,
       idle: this.idle,
-      monitor: this.monitor,
       proto,
-      log: (r) => this.logRequest(r),
+      log: this.log,
       responseHeaders: () => {
         const hsts = this.runtime.config.tls.hsts
         return proto === 'https' && hsts > 0
           ? ['strict-transport-security', `max-age=${Math.floor(hsts / 1000)}`]
           : []
       },
-      misdirected: proto === 'https' ? (sni, host) => this.tls?.misdirected(sni, host) ?? false : undefined,
+      misdirected: proto === 'https' ? (sni, host) => this.listeners.misdirected(sni, host) : undefined,
+      secureRedirect: proto === 'http' ? this.listeners.secureRedirect(() => this.runtime.config) : undefined,
     }
   }
 
-  /** Every upstream and target with its health and counters (for the admin API, metrics, tests). */
-  upstreams(): UpstreamSnapshot[] {
-    return snapshotPools(this.runtime.pools.values())
-  }
-
-  get config(): Config {
-    return this.runtime.config
+  async listen(): Promise<Listening> {
+    this.state.sync(this.runtime.pools.values())
+    try {
+      const result = await this.listeners.listen(this.runtime.config)
+      this.ready = true
+      return result
+    } catch (err) {
+      await this.close(0)
+      throw err
+    }
   }
 
   /**
@@ -110,120 +110,17 @@ export class Switchboard {
    */
   async apply(config: Config): Promise<string[]> {
     const before = this.runtime.config
-    this.runtime = new Runtime(config, this.registry)
-    this.monitor.sync(this.runtime.pools.values())
-    const used = new Set<string>()
-    for (const pool of this.runtime.pools.values()) for (const t of pool.targets) used.add(t.key)
-    this.registry.retainOnly(used)
+    this.runtime = new Runtime(config, this.state.pools(config))
+    this.state.sync(this.runtime.pools.values())
     if (!this.ready) return []
-    const same = (a: unknown, b: unknown) => JSON.stringify(a) === JSON.stringify(b)
-    const notApplied: string[] = []
-    // Certificate files are re-read on every reload: renewed files keep their names.
-    if (config.listen.https && this.https && !(await this.reloadCertificates(config))) notApplied.push('tls')
-    for (const name of ['http', 'https'] as const) {
-      if (same(before.listen[name], config.listen[name])) continue
-      try {
-        await this.moveListener(name, config)
-      } catch (err) {
-        notApplied.push(`listen.${name}`)
-        this.logger.error({ err: { message: (err as Error).message } }, `listen.${name} could not be changed`)
-      }
-    }
-    for (const front of [this.http, this.https]) if (front) applyTimeouts(front.server, config.timeouts)
-    if (!same(before.admin, config.admin)) notApplied.push('admin')
+    const notApplied = await this.listeners.apply(before, config)
+    if (JSON.stringify(before.admin) !== JSON.stringify(config.admin)) notApplied.push('admin')
     return notApplied
   }
 
-  /** Re-reads certificate files and swaps the TLS provider; false (and the old one kept) when they are unusable. */
-  async reloadCertificates(config: Config): Promise<boolean> {
-    try {
-      this.tls = await createTlsProvider(config, this.options.stateDir, this.logger)
-      const options = this.tls.serverOptions()
-      const secure = this.https?.server as Http2SecureServer | undefined
-      secure?.setSecureContext({ cert: options.cert, key: options.key })
-      return true
-    } catch (err) {
-      this.logger.error(
-        { err: { message: (err as Error).message } },
-        'new TLS settings refused; the previous ones stay',
-      )
-      return false
-    }
-  }
-
-  private makeFront(name: 'http' | 'https', config: Config): Front {
-    if (name === 'https') {
-      const tls = this.tls as TlsProvider
-      const server = createSecureServer({
-        ...tls.serverOptions(),
-        // always the current provider, so reloaded certificates apply to new handshakes
-        SNICallback: (servername, cb) => (this.tls ?? tls).serverOptions().SNICallback(servername, cb),
-        allowHTTP1: true,
-      })
-      applyTimeouts(server, config.timeouts)
-      return new Front('https', server, this.deps('https'), this.tunnels, this.logger)
-    }
-    const intercept = (req: IncomingMessage, res: ServerResponse) =>
-      httpsRedirect(req, res, this.runtime.config, this.tls, this.https?.listening ? this.https : undefined)
-    return new Front(
-      'http',
-      createHttpServer(config.timeouts),
-      this.deps('http'),
-      this.tunnels,
-      this.logger,
-      intercept,
-    )
-  }
-
-  /** Opens the listener at its new address first, then closes the old one gracefully. */
-  private async moveListener(name: 'http' | 'https', config: Config): Promise<void> {
-    const address = config.listen[name]
-    const old = name === 'http' ? this.http : this.https
-    let fresh: Front | undefined
-    if (address) {
-      if (name === 'https' && !this.tls)
-        this.tls = await createTlsProvider(config, this.options.stateDir, this.logger)
-      fresh = this.makeFront(name, config)
-      const bound = await fresh.listen(address)
-      fresh.server.on('error', (err: Error) =>
-        this.logger.error({ err: { message: err.message } }, 'server error'),
-      )
-      this.logger.info({ [name]: `${bound.address}:${bound.port}` }, `listen.${name} moved`)
-    }
-    if (name === 'http') this.http = fresh
-    else this.https = fresh
-    void old?.close(config.timeouts.shutdown)
-  }
-
-  address(name: 'http' | 'https'): AddressInfo | undefined {
-    const front = name === 'http' ? this.http : this.https
-    return front?.listening ? (front.server.address() as AddressInfo) : undefined
-  }
-
-  async listen(): Promise<Listening> {
-    const config = this.runtime.config
-    const { http, https } = config.listen
-    if (https) {
-      this.tls = await createTlsProvider(config, this.options.stateDir, this.logger)
-      this.https = this.makeFront('https', config)
-    }
-    if (http) this.http = this.makeFront('http', config)
-    this.monitor.sync(this.runtime.pools.values())
-    const result: Listening = { http: undefined, https: undefined }
-    try {
-      if (this.https && https) result.https = await this.https.listen(https)
-      if (this.http && http) result.http = await this.http.listen(http)
-    } catch (err) {
-      await this.close(0)
-      throw err
-    }
-    this.ready = true
-    for (const front of [this.http, this.https]) {
-      front?.server.on('error', (err: Error) =>
-        this.logger.error({ err: { message: err.message } }, 'server error'),
-      )
-    }
-    return result
+  /** Re-reads certificate files (see Listeners.reloadCertificates). */
+  reloadCertificates(config: Config): Promise<boolean> {
+    return this.listeners.reloadCertificates(config)
   }
 
   /**
@@ -234,31 +131,9 @@ export class Switchboard {
     this.ready = false
     if (graceMs > 0) this.tunnels.closeAll()
     else this.tunnels.destroyAll()
-    this.monitor.stop()
-    await Promise.all([this.http?.close(graceMs), this.https?.close(graceMs)])
+    this.state.monitor.stop()
+    await this.listeners.close(graceMs)
     this.idle.stop()
-    await this.dispatchers.close()
-  }
-
-  private logRequest(r: RequestRecord): void {
-    this.metrics.request(r)
-    const level = r.status >= 500 || r.status === 0 ? 'warn' : 'info'
-    this.logger[level](
-      {
-        reqId: r.requestId,
-        method: r.method,
-        host: r.host,
-        path: r.path,
-        route: r.route,
-        upstream: r.upstream,
-        target: r.target,
-        status: r.status,
-        ms: r.durationMs,
-        bytes: r.bytes,
-        ...(r.proto === 'https' ? { tls: true } : {}),
-        ...(r.error ? { error: r.error } : {}),
-      },
-      'request',
-    )
+    await this.state.close()
   }
 }

@@ -1,15 +1,16 @@
 /**
- * Runs active probes for every target in use, and turns passive observations into ejections. One probe loop per
- * target (keyed by URL, so a reload that keeps a target keeps its loop and state); loops are spread with jitter,
- * never overlap, and stop on shutdown. Each health change is reported once through `onChange`.
+ * The timers of health checking: one active probe loop per target in use, and the end of each passive ejection.
+ * It decides nothing: probe results and expiries go to a HealthSink (the HealthBoard), which holds the state.
+ * Loops are keyed by target URL, so a reload that keeps a target keeps its loop; they are spread with jitter, never
+ * overlap, use unref'd timers and stop on shutdown.
  */
-import type { HealthCheckDef, PassiveDef, UpstreamDef } from '../config/model.js'
-import type { Change, ProbeRecord } from './health.js'
+import type { HealthCheckDef, UpstreamDef } from '../config/model.js'
+import type { ProbeRecord } from './health.js'
+import type { HealthSink } from './health-board.js'
 import { probe as realProbe } from './probe.js'
 import type { Pool, Target } from './registry.js'
 
 export type ProbeFn = (target: Target, check: HealthCheckDef, upstream: UpstreamDef) => Promise<ProbeRecord>
-export type ChangeListener = (target: Target, change: Change, upstream: string) => void
 
 interface Loop {
   target: Target
@@ -30,7 +31,7 @@ export class HealthMonitor {
   onProbe: ((target: Target, upstream: string, ok: boolean) => void) | undefined
 
   constructor(
-    private readonly onChange: ChangeListener,
+    private readonly sink: HealthSink,
     private readonly probeFn: ProbeFn = (t, c, u) => realProbe({ ...t.url, weight: 1 }, c, u),
     private readonly random: () => number = Math.random,
   ) {}
@@ -94,8 +95,7 @@ export class HealthMonitor {
     loop.running = false
     if (loop.stopped || this.stopped) return
     this.onProbe?.(loop.target, loop.upstream, record.ok)
-    const change = loop.target.health.recordProbe(record, loop.check)
-    if (change) this.onChange(loop.target, change, loop.upstream)
+    this.sink.report(loop.target.key, loop.upstream, { kind: 'probe', record, policy: loop.check })
     // +-10% jitter keeps probes of many targets from lining up
     this.schedule(loop, loop.check.interval * (0.9 + 0.2 * this.random()))
   }
@@ -105,25 +105,19 @@ export class HealthMonitor {
     await Promise.all([...this.loops.values()].map((l) => this.tick(l)))
   }
 
-  passiveFailure(target: Target, passive: PassiveDef | null, reason: string, upstream: string): void {
-    target.failures++
-    if (!passive) return
-    const now = Date.now()
-    const change = target.health.recordFailure(reason, now, passive)
-    if (!change) return
-    this.onChange(target, change, upstream)
-    clearTimeout(this.ejectionTimers.get(target.key))
-    const timer = setTimeout(() => {
-      this.ejectionTimers.delete(target.key)
-      const back = target.health.expireEjection(Date.now())
-      if (back) this.onChange(target, back, upstream)
-    }, passive.ejectFor + 5)
+  /** An ejection started: report its end when the cool-down is over (the log line for re-admission). */
+  ejected(key: string, upstream: string, until: number): void {
+    if (this.stopped) return
+    clearTimeout(this.ejectionTimers.get(key))
+    const timer = setTimeout(
+      () => {
+        this.ejectionTimers.delete(key)
+        this.sink.report(key, upstream, { kind: 'expire', at: Date.now() })
+      },
+      Math.max(0, until - Date.now()) + 5,
+    )
     timer.unref()
-    this.ejectionTimers.set(target.key, timer)
-  }
-
-  passiveSuccess(target: Target): void {
-    target.health.recordSuccess()
+    this.ejectionTimers.set(key, timer)
   }
 
   get size(): number {

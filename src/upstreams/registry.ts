@@ -1,16 +1,15 @@
 /**
- * Targets and their per-target state. A Target belongs to the registry, keyed by its URL, not to a copy of the
- * config: a reload that keeps a target keeps its counters and its health.
+ * Targets and their counters. A Target belongs to the registry, keyed by its URL, not to a copy of the config: a
+ * reload that keeps a target keeps its counters (and, in the HealthBoard, its health).
  */
 import type { UpstreamDef } from '../config/model.js'
 import type { TargetUrl } from '../config/values.js'
 import { type Balancer, type Candidate, createBalancer } from './balance.js'
-import { TargetHealth } from './health.js'
+import type { HealthView } from './health-board.js'
 
 export class Target {
   readonly key: string
   readonly url: TargetUrl
-  readonly health = new TargetHealth()
   /** Requests and WebSocket tunnels currently open to this target. */
   inflight = 0
   requests = 0
@@ -45,6 +44,8 @@ export class TargetRegistry {
 }
 
 class Slot implements Candidate {
+  /** Set from the health view at each pick, so balancers see one consistent instant. */
+  available = true
   constructor(
     readonly target: Target,
     readonly weight: number,
@@ -55,9 +56,6 @@ class Slot implements Candidate {
   get inflight(): number {
     return this.target.inflight
   }
-  get available(): boolean {
-    return this.target.health.isAvailable(Date.now())
-  }
 }
 
 /** An upstream's targets and the balancing policy over those that are available. */
@@ -67,7 +65,11 @@ export class Pool {
   private readonly slots: readonly Slot[]
   private readonly balancer: Balancer
 
-  constructor(def: UpstreamDef, registry: TargetRegistry) {
+  constructor(
+    def: UpstreamDef,
+    registry: TargetRegistry,
+    private readonly health: HealthView,
+  ) {
     this.def = def
     this.slots = def.targets.map((t) => new Slot(registry.get(t), t.weight))
     this.targets = this.slots.map((s) => s.target)
@@ -75,7 +77,8 @@ export class Pool {
   }
 
   /** The next available target, skipping any in `exclude` (targets already tried for this request). */
-  pick(clientIp = '', exclude?: ReadonlySet<Target>): Target | undefined {
+  pick(clientIp = '', exclude?: ReadonlySet<Target>, now = Date.now()): Target | undefined {
+    for (const slot of this.slots) slot.available = this.health.available(slot.key, now)
     let skip: Set<number> | undefined
     if (exclude && exclude.size > 0) {
       skip = new Set()
@@ -91,16 +94,21 @@ export class Pool {
   whyDown(now = Date.now()): string {
     return this.targets
       .map((t, i) => {
-        const why = t.health.whyDown(now)
-        const view = t.health.view(now)
+        const why = this.health.whyDown(t.key, now)
+        const view = this.health.view(t.key, now)
         return `target ${i + 1}: ${view}${why ? ` (${why})` : ''}`
       })
       .join('; ')
   }
 
+  /** How many targets are routable now. */
+  available(now = Date.now()): number {
+    return this.targets.filter((t) => this.health.available(t.key, now)).length
+  }
+
   /** Seconds until a target may be back: the probe interval, or the nearest end of an ejection. */
   retryAfter(now = Date.now()): number {
-    const ejections = this.targets.map((t) => t.health.ejectedUntil).filter((u) => u > now)
+    const ejections = this.targets.map((t) => this.health.ejectedUntil(t.key)).filter((u) => u > now)
     const interval = this.def.healthCheck?.interval ?? 5_000
     const soonest = ejections.length > 0 ? Math.min(...ejections) - now : interval
     return Math.max(1, Math.ceil(Math.min(soonest, interval) / 1000))

@@ -3,6 +3,7 @@
  * status page. Pure: reads state, changes nothing.
  */
 import type { ProbeRecord } from './health.js'
+import type { HealthView } from './health-board.js'
 import type { Pool } from './registry.js'
 
 export interface TargetSnapshot {
@@ -26,21 +27,28 @@ export interface UpstreamSnapshot {
   targets: TargetSnapshot[]
 }
 
-export function snapshotPools(pools: Iterable<Pool>, now = Date.now()): UpstreamSnapshot[] {
+export function snapshotPools(
+  pools: Iterable<Pool>,
+  health: HealthView,
+  now = Date.now(),
+): UpstreamSnapshot[] {
   const out: UpstreamSnapshot[] = []
   for (const pool of pools) {
     const h = pool.def.healthCheck
-    const targets = pool.targets.map((t, i) => ({
-      url: t.key,
-      weight: pool.def.targets[i]?.weight ?? 1,
-      state: t.health.view(now),
-      reason: t.health.whyDown(now) || t.health.reason,
-      inflight: t.inflight,
-      requests: t.requests,
-      failures: t.failures,
-      lastProbe: t.health.lastProbe ?? null,
-      recentProbes: [...t.health.history],
-    }))
+    const targets = pool.targets.map((t, i) => {
+      const h = health.of(t.key)
+      return {
+        url: t.key,
+        weight: pool.def.targets[i]?.weight ?? 1,
+        state: h.view(now),
+        reason: h.whyDown(now) || h.reason,
+        inflight: t.inflight,
+        requests: t.requests,
+        failures: t.failures,
+        lastProbe: h.lastProbe ?? null,
+        recentProbes: [...h.history],
+      }
+    })
     out.push({
       name: pool.def.name,
       balance: pool.def.balance,
@@ -49,7 +57,7 @@ export function snapshotPools(pools: Iterable<Pool>, now = Date.now()): Upstream
           ? `tcp every ${h.interval}ms`
           : `GET ${h.path} every ${h.interval}ms`
         : 'off',
-      available: pool.targets.filter((t) => t.health.isAvailable(now)).length,
+      available: pool.available(now),
       targets,
     })
   }

@@ -43,21 +43,29 @@ routes:
       await stop(a).catch(() => undefined)
       await stop(b)
     })
-    const targetA = [...proxy.sb.registry.all()].find((x) => x.url.port === portA)
+    const targetA = [...proxy.sb.state.registry.all()].find((x) => x.url.port === portA)
     if (!targetA) throw new Error('no target')
-    await waitFor(() => targetA.health.view(Date.now()) === 'healthy', 2000, 'a healthy')
+    await waitFor(() => proxy.sb.state.health.view(targetA.key, Date.now()) === 'healthy', 2000, 'a healthy')
     await stop(a)
     const stoppedAt = Date.now()
-    await waitFor(() => targetA.health.view(Date.now()) === 'unhealthy', 2000, 'a unhealthy')
+    await waitFor(
+      () => proxy.sb.state.health.view(targetA.key, Date.now()) === 'unhealthy',
+      2000,
+      'a unhealthy',
+    )
     const tookOut = Date.now() - stoppedAt
     t.ok(tookOut <= 2 * 200 * 1.1 + 300, `marked down in ${tookOut} ms (fall 2 x 200ms)`)
-    t.match(targetA.health.reason, /connection refused/)
+    t.match(proxy.sb.state.health.of(targetA.key).reason, /connection refused/)
     const bodies = new Set<string>()
     for (let i = 0; i < 6; i++) bodies.add((await req(proxy.port, '/')).body)
     t.same([...bodies], ['b'], 'traffic only to the healthy target')
     await listen(a, portA)
     const restartedAt = Date.now()
-    await waitFor(() => targetA.health.view(Date.now()) === 'healthy', 2000, 'a healthy again')
+    await waitFor(
+      () => proxy.sb.state.health.view(targetA.key, Date.now()) === 'healthy',
+      2000,
+      'a healthy again',
+    )
     t.ok(Date.now() - restartedAt <= 2 * 200 * 1.1 + 300, 'back within rise 2 x 200ms')
     await waitFor(
       () => proxy.logs.some((l) => l.to === 'healthy' && l.from === 'unhealthy'),
@@ -102,13 +110,21 @@ routes:
       await hang.close()
       await sick.close()
     })
-    const all = [...proxy.sb.registry.all()]
+    const all = [...proxy.sb.state.registry.all()]
     const hungTarget = all.find((x) => x.key === hang.url)
     const sickTarget = all.find((x) => x.key === sick.url)
-    await waitFor(() => hungTarget?.health.view(Date.now()) === 'unhealthy', 2000, 'hung target down')
-    t.equal(hungTarget?.health.reason, 'timeout after 150ms')
-    await waitFor(() => sickTarget?.health.view(Date.now()) === 'unhealthy', 2000, 'sick target down')
-    t.equal(sickTarget?.health.reason, 'status 500')
+    await waitFor(
+      () => proxy.sb.state.health.view(hungTarget?.key ?? '', Date.now()) === 'unhealthy',
+      2000,
+      'hung target down',
+    )
+    t.equal(proxy.sb.state.health.of(hungTarget?.key ?? '').reason, 'timeout after 150ms')
+    await waitFor(
+      () => proxy.sb.state.health.view(sickTarget?.key ?? '', Date.now()) === 'unhealthy',
+      2000,
+      'sick target down',
+    )
+    t.equal(proxy.sb.state.health.of(sickTarget?.key ?? '').reason, 'status 500')
     t.equal(sick.seen[0]?.headers['user-agent'], 'switchboard-health-check')
     const r = await req(proxy.port, '/', { host: 'sick.test', headers: { accept: 'application/json' } })
     t.equal(r.status, 503)
@@ -131,8 +147,12 @@ routes:
   - upstream: api
 `)
     t.teardown(() => proxy.close())
-    const targets = [...proxy.sb.registry.all()]
-    await waitFor(() => targets.every((x) => !x.health.isAvailable(Date.now())), 2000, 'both down')
+    const targets = [...proxy.sb.state.registry.all()]
+    await waitFor(
+      () => targets.every((x) => !proxy.sb.state.health.available(x.key, Date.now())),
+      2000,
+      'both down',
+    )
     const before = targets.map((x) => x.requests)
     const started = performance.now()
     const r = await req(proxy.port, '/', { headers: { accept: 'text/html' } })
@@ -227,12 +247,16 @@ routes:
     await proxy.close()
     await stop(b)
   })
+  // Bounded by count, not time: 200 requests before the kill, 400 after it (a deadline only stops a hang).
+  const WANTED = 600
   let ok = 0
+  let sent = 0
   const failures: string[] = []
   let killed = false
-  const deadline = Date.now() + 2500
+  const deadline = Date.now() + 30_000
   const worker = async () => {
-    while (Date.now() < deadline) {
+    while (sent < WANTED && Date.now() < deadline) {
+      sent++
       try {
         const r = await req(proxy.port, '/')
         if (r.status === 200) ok++
@@ -240,7 +264,7 @@ routes:
       } catch (err) {
         failures.push((err as Error).message)
       }
-      if (!killed && ok > 200) {
+      if (!killed && ok >= 200) {
         killed = true
         void stop(a)
       }
@@ -248,8 +272,8 @@ routes:
   }
   await Promise.all(Array.from({ length: 16 }, worker))
   t.ok(killed, 'a target was killed mid-run')
-  t.same(failures, [], `zero failed requests out of ${ok}`)
-  t.ok(ok > 300, `${ok} requests served`)
+  t.same(failures, [], `zero failed requests out of ${sent}`)
+  t.equal(ok, WANTED, `all ${WANTED} requests served`)
 })
 
 t.test('a reload that keeps a target keeps its health state, counters and probe loop', async (t) => {
@@ -267,17 +291,21 @@ routes:
 `
   const proxy = await startProxy(yaml(''))
   t.teardown(() => proxy.close())
-  const target = [...proxy.sb.registry.all()][0]
+  const target = [...proxy.sb.state.registry.all()][0]
   if (!target) throw new Error('no target')
-  await waitFor(() => target.health.view(Date.now()) === 'unhealthy', 2000, 'target down')
-  const probesBefore = target.health.history.length
+  await waitFor(() => proxy.sb.state.health.view(target.key, Date.now()) === 'unhealthy', 2000, 'target down')
+  const lastProbeBefore = proxy.sb.state.health.of(target.key).lastProbe?.at ?? 0
   const next = parseConfig(yaml('  other:\n    targets: [9]\n    healthCheck: false'), 'test.yaml', {})
   if (!next.ok) throw new Error(next.error.message)
   await proxy.sb.apply(next.config)
-  const same = [...proxy.sb.registry.all()].find((x) => x.key === target.key)
+  const same = [...proxy.sb.state.registry.all()].find((x) => x.key === target.key)
   t.equal(same, target, 'the same Target object after the reload')
-  t.equal(same?.health.view(Date.now()), 'unhealthy', 'health state kept')
-  t.equal(proxy.sb.monitor.size, 1, 'one probe loop, not two')
-  await waitFor(() => target.health.history.length > probesBefore, 2000, 'probing continues')
+  t.equal(proxy.sb.state.health.view(same?.key ?? '', Date.now()), 'unhealthy', 'health state kept')
+  t.equal(proxy.sb.state.monitor.size, 1, 'one probe loop, not two')
+  await waitFor(
+    () => (proxy.sb.state.health.of(target.key).lastProbe?.at ?? 0) > lastProbeBefore,
+    2000,
+    'probing continues',
+  )
   t.equal((await req(proxy.port, '/')).status, 503)
 })

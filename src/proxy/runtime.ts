@@ -6,7 +6,7 @@
 import { BlockList } from 'node:net'
 import type { Config } from '../config/model.js'
 import { RouteTable } from '../routing/table.js'
-import { Pool, type TargetRegistry } from '../upstreams/registry.js'
+import type { Pool } from '../upstreams/registry.js'
 
 export class Runtime {
   readonly config: Config
@@ -14,11 +14,9 @@ export class Runtime {
   readonly pools: ReadonlyMap<string, Pool>
   private readonly trusted: BlockList | undefined
 
-  constructor(config: Config, registry: TargetRegistry) {
+  constructor(config: Config, pools: ReadonlyMap<string, Pool>) {
     this.config = config
     this.table = new RouteTable(config.routes)
-    const pools = new Map<string, Pool>()
-    for (const [name, def] of config.upstreams) pools.set(name, new Pool(def, registry))
     this.pools = pools
     if (config.trustedProxies.length > 0) {
       const list = new BlockList()
@@ -31,10 +29,4 @@ export class Runtime {
     if (!this.trusted) return false
     return this.trusted.check(ip, ip.includes(':') ? 'ipv6' : 'ipv4')
   }
-}
-
-/** `::ffff:127.0.0.1` -> `127.0.0.1`. */
-export function clientAddress(remote: string | undefined): string {
-  if (remote === undefined) return 'unknown'
-  return remote.startsWith('::ffff:') && remote.includes('.') ? remote.slice(7) : remote
 }
