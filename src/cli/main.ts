@@ -9,9 +9,9 @@ import { createLogger, LOG_LEVELS } from '../log.js'
 import { BindError } from '../server/listen-errors.js'
 import { Reloader } from '../server/reload.js'
 import { Switchboard } from '../server/switchboard.js'
+import { TlsSetupError } from '../server/tls-provider.js'
 import { caHelp } from '../tls/ca-help.js'
 import { defaultStateDir, LocalCa } from '../tls/local-ca.js'
-import { TlsSetupError } from '../tls/provider.js'
 import { renderRoutes } from './table.js'
 
 const HELP = `Switchboard: a reverse proxy and port router.

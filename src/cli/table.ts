@@ -1,32 +1,13 @@
 /** The resolved routing table as text, in the order requests are matched. Pure. */
 
 import { formatDuration } from '../config/duration.js'
-import type { Config, RouteDef } from '../config/model.js'
-import { formatHostPattern, type HostPattern } from '../config/values.js'
-
-function tier(h: HostPattern): number {
-  return h.kind === 'exact' ? 0 : h.kind === 'wildcard' ? 1 : 2
-}
-
-interface Row {
-  host: HostPattern
-  route: RouteDef
-}
-
-export function matchOrder(routes: readonly RouteDef[]): Row[] {
-  const rows: Row[] = routes.flatMap((route) => route.hosts.map((host) => ({ host, route })))
-  return rows.sort(
-    (a, b) =>
-      tier(a.host) - tier(b.host) ||
-      (b.host.kind === 'wildcard' && a.host.kind === 'wildcard' ? b.host.labels - a.host.labels : 0) ||
-      formatHostPattern(a.host).localeCompare(formatHostPattern(b.host)) ||
-      b.route.path.length - a.route.path.length,
-  )
-}
+import type { Config } from '../config/model.js'
+import { formatHostPattern } from '../config/values.js'
+import { RouteTable } from '../routing/table.js'
 
 export function renderRoutes(config: Config): string {
   const header = ['HOST', 'PATH', 'GOES TO', 'OPTIONS']
-  const rows = matchOrder(config.routes).map(({ host, route }) => {
+  const rows = new RouteTable(config.routes).ordered().map(({ host, route }) => {
     const opts: string[] = []
     if (route.stripPrefix && route.path !== '/') opts.push('stripPrefix')
     if (!route.preserveHost) opts.push('preserveHost: false')

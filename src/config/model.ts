@@ -1,5 +1,4 @@
 /** The validated, defaulted routing table that the rest of Switchboard runs on. Immutable once built. */
-import type { BalancePolicy } from '../upstreams/balance.js'
 import type { Cidr, HostPattern, ListenAddress, StatusRanges, TargetUrl } from './values.js'
 
 export interface UpstreamTimeouts {
@@ -129,3 +128,11 @@ export const DEFAULT_HEALTH_CHECK: HealthCheckDef = {
 export const DEFAULT_PASSIVE: PassiveDef = { failures: 3, ejectFor: 30_000, on5xx: false }
 export const DEFAULT_HTTP_PORT = 80
 export const DEFAULT_REDIRECT_CODE = 308
+
+export type BalancePolicy = 'round-robin' | 'least-connections' | 'random' | 'ip-hash'
+export const BALANCE_POLICIES: readonly BalancePolicy[] = [
+  'round-robin',
+  'least-connections',
+  'random',
+  'ip-hash',
+]

@@ -4,11 +4,18 @@
  * Pure and immutable: a reload builds a new table.
  */
 import type { RouteDef } from '../config/model.js'
+import type { HostPattern } from '../config/values.js'
 import { underPrefix } from './path.js'
+
+/** One (host pattern, route) pair of the table, in the order requests are matched. */
+export interface TableRow {
+  host: HostPattern
+  route: RouteDef
+}
 
 interface PathList {
   /** Longest prefix first. */
-  entries: { prefix: string; route: RouteDef }[]
+  entries: { prefix: string; route: RouteDef; host: HostPattern }[]
 }
 
 interface WildcardTier {
@@ -34,7 +41,7 @@ export class RouteTable {
             list = { entries: [] }
             this.exact.set(host.host, list)
           }
-          list.entries.push({ prefix: route.path, route })
+          list.entries.push({ prefix: route.path, route, host })
         } else if (host.kind === 'wildcard') {
           const dotSuffix = `.${host.suffix}`
           let tier = this.wildcards.find((w) => w.dotSuffix === dotSuffix)
@@ -42,9 +49,9 @@ export class RouteTable {
             tier = { dotSuffix, labels: host.labels, paths: { entries: [] } }
             this.wildcards.push(tier)
           }
-          tier.paths.entries.push({ prefix: route.path, route })
+          tier.paths.entries.push({ prefix: route.path, route, host })
         } else {
-          this.any.entries.push({ prefix: route.path, route })
+          this.any.entries.push({ prefix: route.path, route, host })
         }
       }
     }
@@ -53,6 +60,21 @@ export class RouteTable {
     for (const w of this.wildcards) w.paths.entries.sort(byLength)
     this.wildcards.sort((a, b) => b.labels - a.labels || b.dotSuffix.length - a.dotSuffix.length)
     this.any.entries.sort(byLength)
+  }
+
+  /**
+   * Every (host, route) pair in the order `match` tries them: exact hosts (alphabetically: they never compete),
+   * then wildcards from the most specific, then any host; longest path first within each. For `switchboard routes`.
+   */
+  ordered(): TableRow[] {
+    const rows: TableRow[] = []
+    const push = (list: PathList) => {
+      for (const e of list.entries) rows.push({ host: e.host, route: e.route })
+    }
+    for (const name of [...this.exact.keys()].sort()) push(this.exact.get(name) as PathList)
+    for (const w of this.wildcards) push(w.paths)
+    push(this.any)
+    return rows
   }
 
   /** `host` is normalised (lower case, no port, no trailing dot); `path` is the normalised request path. */

@@ -1,6 +1,7 @@
 /** One log line per request or WebSocket handshake, and the request metrics fed from the same record. */
-import type { ProxyMetrics } from '../admin/proxy-metrics.js'
+
 import type { Logger } from '../log.js'
+import type { ProxyMetrics } from '../metrics/proxy-metrics.js'
 import type { RequestRecord } from '../proxy/record.js'
 
 export function accessLog(logger: Logger, metrics: ProxyMetrics): (r: RequestRecord) => void {

@@ -9,8 +9,8 @@ import type { Config } from '../config/model.js'
 import type { Logger } from '../log.js'
 import type { ProxyDeps } from '../proxy/handler.js'
 import type { Tunnels } from '../proxy/websocket.js'
-import { createTlsProvider, type TlsProvider } from '../tls/provider.js'
 import { applyTimeouts, createHttpServer, Front } from './front.js'
+import { createTlsProvider, type TlsProvider } from './tls-provider.js'
 
 export type ListenerName = 'http' | 'https'
 

@@ -8,18 +8,18 @@
  * with. Dependencies point one way: cli -> server -> proxy -> upstreams / routing -> config.
  */
 import type { AddressInfo } from 'node:net'
-import { ProxyMetrics } from '../admin/proxy-metrics.js'
 import type { Config } from '../config/model.js'
 import type { Logger } from '../log.js'
+import { ProxyMetrics } from '../metrics/proxy-metrics.js'
 import type { ProxyDeps } from '../proxy/handler.js'
 import { IdleWatch } from '../proxy/idle.js'
 import { Runtime } from '../proxy/runtime.js'
 import { Tunnels } from '../proxy/websocket.js'
-import type { TlsProvider } from '../tls/provider.js'
 import type { UpstreamSnapshot } from '../upstreams/snapshot.js'
 import { UpstreamState } from '../upstreams/state.js'
 import { accessLog } from './access-log.js'
 import { type ListenerName, Listeners, type Listening } from './listeners.js'
+import type { TlsProvider } from './tls-provider.js'
 
 export type { Listening }
 

@@ -2,13 +2,7 @@
  * Balancing policies. Pure: they see candidates (weight, open connections, availability) and return an index; state
  * such as round-robin position lives in the Balancer object, randomness is injected.
  */
-export type BalancePolicy = 'round-robin' | 'least-connections' | 'random' | 'ip-hash'
-export const BALANCE_POLICIES: readonly BalancePolicy[] = [
-  'round-robin',
-  'least-connections',
-  'random',
-  'ip-hash',
-]
+import type { BalancePolicy } from '../config/model.js'
 
 export interface Candidate {
   readonly key: string

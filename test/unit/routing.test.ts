@@ -159,3 +159,28 @@ routes:
   t.equal(rewriteLocation('/next', plain, target2, 'http://b.test'), '/next')
   t.equal(rewriteLocation('//cdn.test/x', plain, target2, 'http://b.test'), '//cdn.test/x')
 })
+
+t.test(
+  'ordered(): the rows in the order match() tries them (what `switchboard routes` prints)',
+  async (t) => {
+    const c = config(`
+routes:
+  - { path: /, to: 1 }
+  - { host: "*.example.com", to: 2 }
+  - { host: "*.a.example.com", to: 3 }
+  - { host: b.example.com, path: /api, to: 4 }
+  - { host: b.example.com, to: 5 }
+  - { host: a.example.com, to: 6 }
+`)
+    const rows = new RouteTable(c.routes).ordered()
+    t.same(
+      rows.map((r) => r.route.name),
+      ['a.example.com/', 'b.example.com/api', 'b.example.com/', '*.a.example.com/', '*.example.com/', '*/'],
+    )
+    // each row wins for a request made for it
+    const tbl = new RouteTable(c.routes)
+    t.equal(tbl.match('b.example.com', '/api/x'), rows[1]?.route)
+    t.equal(tbl.match('x.a.example.com', '/'), rows[3]?.route)
+    t.equal(tbl.match('x.example.com', '/'), rows[4]?.route)
+  },
+)

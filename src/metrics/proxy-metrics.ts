@@ -1,7 +1,7 @@
 /** The metrics Switchboard exports, fed by the request log, the health monitor and the reloader. */
 import type { RequestRecord } from '../proxy/record.js'
 import type { UpstreamSnapshot } from '../upstreams/snapshot.js'
-import { Counter, Gauge, Histogram, Registry } from './metrics.js'
+import { Counter, Gauge, Histogram, Registry } from './registry.js'
 
 const LATENCY_BUCKETS = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60]
 

@@ -8,9 +8,9 @@ import { createSecureContext, type SecureContext, type SecureContextOptions } fr
 import type { Config } from '../config/model.js'
 import { formatHostPattern } from '../config/values.js'
 import type { Logger } from '../log.js'
-import { inspectCertificate } from './cert-files.js'
-import { defaultStateDir, LocalCa } from './local-ca.js'
-import { CertificateSelector, canonicalName, sameCertificate } from './sni.js'
+import { inspectCertificate } from '../tls/cert-files.js'
+import { defaultStateDir, LocalCa } from '../tls/local-ca.js'
+import { CertificateSelector, canonicalName, sameCertificate } from '../tls/sni.js'
 
 export interface TlsProvider {
   serverOptions(): SecureContextOptions & {
