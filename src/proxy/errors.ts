@@ -118,7 +118,7 @@ export const ERRORS = {
     status: 502,
     title: 'Bad Gateway',
     when: "An `https://` target's certificate was not accepted (unknown CA, wrong name, expired).",
-    fix: "Set the upstream's `tls.ca` or `tls.serverName`, or fix the certificate.",
+    fix: 'Set `upstreams.<name>.tls.ca` or `upstreams.<name>.tls.serverName`, or fix the certificate.',
   },
   SB_UPSTREAM_BAD_RESPONSE: {
     status: 502,
@@ -141,14 +141,14 @@ export const ERRORS = {
   SB_UPSTREAM_CONNECT_TIMEOUT: {
     status: 504,
     title: 'Gateway Timeout',
-    when: "The target did not accept a connection within the upstream's `timeouts.connect`.",
-    fix: 'Check that the target is up and reachable; raise `timeouts.connect` for slow networks.',
+    when: 'The target did not accept a connection within `upstreams.<name>.timeouts.connect`.',
+    fix: 'Check that the target is up and reachable; raise `upstreams.<name>.timeouts.connect` for slow networks.',
   },
   SB_UPSTREAM_TIMEOUT: {
     status: 504,
     title: 'Gateway Timeout',
-    when: "The target accepted the request but sent no response headers within the upstream's `timeouts.response`.",
-    fix: 'Raise `timeouts.response` for slow endpoints, or find what the backend is waiting for.',
+    when: 'The target accepted the request but sent no response headers within `upstreams.<name>.timeouts.response`.',
+    fix: 'Raise `upstreams.<name>.timeouts.response` for slow endpoints, or find what the backend is waiting for.',
   },
 } as const satisfies Record<string, ErrorSpec>
 
