@@ -159,10 +159,12 @@ export async function main(argv: string[]): Promise<number> {
       }
       stopping = true
       reloader.close()
-      void admin?.server.close()
       logger.info({ signal }, 'shutting down: finishing requests in flight')
+      // The admin API stays up while requests drain, so /readyz answers 503 (not a refused connection) and a load
+      // balancer or orchestrator sees the replica leaving.
       sb.close(graceMs).then(
-        () => {
+        async () => {
+          await admin?.server.close()
           logger.info('stopped')
           logger.flush()
           resolve(0)

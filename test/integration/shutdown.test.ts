@@ -85,3 +85,29 @@ t.test('a second signal exits at once', async (t) => {
   t.ok(Date.now() - started < 2000, 'without waiting for the 60s grace period')
   await pending
 })
+
+t.test('while draining, the admin API answers /readyz with 503 (not a refused connection)', async (t) => {
+  const slow = await startUpstream((_r, res) => setTimeout(() => res.end('finished'), 1500))
+  t.teardown(() => slow.close())
+  const port = await deadPort()
+  const adminPort = await deadPort()
+  const proc = await start(
+    t,
+    `listen: { http: "127.0.0.1:${port}" }\nadmin: { listen: "127.0.0.1:${adminPort}" }\nroutes:\n  - { to: "${slow.url}" }\n`,
+    ['--grace', '5s'],
+  )
+  await waitFor(
+    async () => (await req(adminPort, '/readyz').catch(() => ({ status: 0 }))).status === 200,
+    5000,
+    'ready',
+  )
+  const inflight = req(port, '/')
+  await waitFor(() => slow.seen.length === 1, 3000, 'request in flight')
+  proc.child.kill('SIGTERM')
+  await waitFor(() => proc.output().includes('shutting down'), 3000, 'draining')
+  const ready = await req(adminPort, '/readyz')
+  t.equal(ready.status, 503, '/readyz says not ready while draining')
+  t.equal((await inflight).body, 'finished')
+  t.equal(await proc.exited, 0)
+  await t.rejects(req(adminPort, '/readyz'), 'the admin API is closed once the process has stopped')
+})
