@@ -6,6 +6,7 @@
  * A Problem's `detail` is the sentence for this request: it names the route and upstream but never an address, a
  * library's error message or a stack trace.
  */
+import type { Fault, FaultKind } from '../upstreams/faults.js'
 
 export interface ErrorSpec {
   status: number
@@ -169,7 +170,7 @@ export function seconds(ms: number): string {
   return ms % 1000 === 0 ? `${ms / 1000}s` : `${ms}ms`
 }
 
-/** What a transport fault becomes for the client (see `faults.ts` for the kinds). */
+/** What a transport fault becomes for the client (see `upstreams/faults.ts` for the kinds). */
 export type UpstreamFaultCode =
   | 'SB_UPSTREAM_REFUSED'
   | 'SB_UPSTREAM_DNS'
@@ -179,6 +180,21 @@ export type UpstreamFaultCode =
   | 'SB_UPSTREAM_BAD_RESPONSE'
   | 'SB_UPSTREAM_CONNECT_TIMEOUT'
   | 'SB_UPSTREAM_TIMEOUT'
+
+/** The catalogue code for each kind of transport fault. */
+export const FAULT_CODES: Record<FaultKind, UpstreamFaultCode> = {
+  refused: 'SB_UPSTREAM_REFUSED',
+  'connect-timeout': 'SB_UPSTREAM_CONNECT_TIMEOUT',
+  dns: 'SB_UPSTREAM_DNS',
+  unreachable: 'SB_UPSTREAM_UNREACHABLE',
+  reset: 'SB_UPSTREAM_RESET',
+  'response-timeout': 'SB_UPSTREAM_TIMEOUT',
+  // only ever after the response started: the client sees a truncated body, never this page
+  'idle-timeout': 'SB_UPSTREAM_TIMEOUT',
+  tls: 'SB_UPSTREAM_TLS',
+  'bad-response': 'SB_UPSTREAM_BAD_RESPONSE',
+  'client-abort': 'SB_UPSTREAM_RESET',
+}
 
 export const problems = {
   badRequest: (detail: string) => problem('SB_BAD_REQUEST', detail),
@@ -213,6 +229,8 @@ export const problems = {
       `Upstream "${upstream}" has no healthy target (${targets === 1 ? 'its only target is' : `all ${targets} targets are`} down: ${why}).`,
     ),
   shuttingDown: () => problem('SB_SHUTTING_DOWN', 'Switchboard is shutting down; retry in a moment.'),
+  fault: (fault: Fault, upstream: string, timeouts: { connect: number; response: number }): ProxyProblem =>
+    problems.upstream(FAULT_CODES[fault.kind], upstream, timeouts),
   upstream: (
     code: UpstreamFaultCode,
     upstream: string,

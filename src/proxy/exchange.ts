@@ -18,10 +18,10 @@
 import type { IncomingMessage, ServerResponse } from 'node:http'
 import type { Readable } from 'node:stream'
 import type { Dispatcher } from 'undici'
+import { ABORT, classify, ProxyAbort } from '../upstreams/faults.js'
 import type { Target } from '../upstreams/registry.js'
 import type { Outcomes } from '../upstreams/state.js'
 import { problems } from './errors.js'
-import { ABORT, classify, ProxyAbort } from './faults.js'
 import { responseHeaders } from './headers.js'
 import type { IdleWatch, Watched } from './idle.js'
 import type { ForwardPlan, UpstreamRequest } from './plan.js'
@@ -234,7 +234,7 @@ export class Exchange implements Dispatcher.DispatchHandler, Watched {
       }
     }
     this.note = fault.text
-    const problem = problems.upstream(fault.code, upstream.name, upstream.timeouts)
+    const problem = problems.fault(fault, upstream.name, upstream.timeouts)
     this.bytes = sendProblem(req, res, problem, {
       requestId: plan.inbound.requestId,
       route: plan.route.name,

@@ -11,9 +11,9 @@ import { request as httpsRequest } from 'node:https'
 import type { Socket } from 'node:net'
 import type { Duplex } from 'node:stream'
 import { tlsOptions } from '../upstreams/dispatchers.js'
+import { classify } from '../upstreams/faults.js'
 import type { Target } from '../upstreams/registry.js'
 import { type ProxyProblem, problems } from './errors.js'
-import { classify } from './faults.js'
 import { type ProxyDeps, planContext } from './handler.js'
 import { filterRawResponseHeaders } from './headers.js'
 import { readInbound } from './inbound.js'
@@ -212,7 +212,7 @@ class Handshake {
           return
         }
       }
-      this.fail(problems.upstream(f.code, upstream.name, upstream.timeouts), f.text)
+      this.fail(problems.fault(f, upstream.name, upstream.timeouts), f.text)
     }
     upReq.once('socket', (s) => {
       s.once('connect', () => upReq.setTimeout(0))

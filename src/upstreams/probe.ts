@@ -4,23 +4,14 @@ import { request as httpsRequest } from 'node:https'
 import { connect } from 'node:net'
 import type { HealthCheckDef, TargetDef, UpstreamDef } from '../config/model.js'
 import { tlsOptions } from './dispatchers.js'
+import { classify } from './faults.js'
 import type { ProbeRecord } from './health.js'
 
+/** A probe's words for a failed connection: the classifier's, or the bare code for anything unusual. */
 function describeError(err: NodeJS.ErrnoException): string {
-  switch (err.code) {
-    case 'ECONNREFUSED':
-      return 'connection refused'
-    case 'ECONNRESET':
-      return 'connection reset'
-    case 'ENOTFOUND':
-    case 'EAI_AGAIN':
-      return 'host name did not resolve'
-    case 'EHOSTUNREACH':
-    case 'ENETUNREACH':
-      return 'host unreachable'
-    default:
-      return err.code ? `error ${err.code}` : 'error'
-  }
+  const fault = classify(err)
+  if (fault.kind !== 'bad-response') return fault.text
+  return err.code ? `error ${err.code}` : 'error'
 }
 
 const seconds = (ms: number) => (ms % 1000 === 0 ? `${ms / 1000}s` : `${ms}ms`)

@@ -8,8 +8,8 @@ import { join } from 'node:path'
 import t from 'tap'
 import { ERRORS_DOC, withTable } from '../../scripts/gen-errors-doc.js'
 import { ERRORS, type ErrorCode, problems, reasonPhrase } from '../../src/proxy/errors.js'
-import { ABORT, classify } from '../../src/proxy/faults.js'
 import { parserProblem } from '../../src/server/client-errors.js'
+import { ABORT, classify } from '../../src/upstreams/faults.js'
 
 const SRC = join(import.meta.dirname, '../../src')
 
@@ -73,7 +73,7 @@ t.test('every catalogue entry can be produced, with its own status', async (t) =
     'HPE_INVALID_CONSTANT',
   ]
   for (const code of faults)
-    add(problems.upstream(classify({ code }).code, 'api', { connect: 5000, response: 100_000 }))
+    add(problems.fault(classify({ code }), 'api', { connect: 5000, response: 100_000 }))
   for (const [code, spec] of Object.entries(ERRORS)) {
     t.equal(produced.get(code), spec.status, `${code} is produced with status ${spec.status}`)
     t.not(reasonPhrase(spec.status), 'Error', `${spec.status} has a reason phrase`)

@@ -1,10 +1,10 @@
 /**
- * The one classifier of transport errors: what an error from undici, node:net, node:tls or our own aborts means for
- * the request (may it go to another target? may it be resent?), for passive health (does it count against the
- * target?), for the log (plain words) and for the client (which catalogue code). Every path that meets a transport
- * error (HTTP exchange, WebSocket tunnel, health probe) asks here. Pure.
+ * The one classifier of transport errors: what an error from undici, node:net, node:tls or the proxy's own aborts
+ * means for the request (may it go to another target? may it be resent?), for passive health (does it count
+ * against the target?) and for logs and 503 pages (plain words). Every path that meets a transport error (HTTP
+ * exchange, WebSocket tunnel, health probe) asks here; the catalogue (proxy/errors.ts) maps each kind to what the
+ * client is told. Pure.
  */
-import type { UpstreamFaultCode } from './errors.js'
 
 export type FaultKind =
   | 'refused'
@@ -28,20 +28,16 @@ export interface Fault {
   resendable: boolean
   /** Counts against the target for passive health checks. */
   targetFault: boolean
-  /** What the client is told when no response has started. */
-  code: UpstreamFaultCode
 }
 
 function fault(
   kind: FaultKind,
   text: string,
-  code: UpstreamFaultCode,
   opts: { beforeSend?: boolean; resendable?: boolean; targetFault?: boolean } = {},
 ): Fault {
   return {
     kind,
     text,
-    code,
     beforeSend: opts.beforeSend ?? false,
     resendable: opts.resendable ?? false,
     targetFault: opts.targetFault ?? true,
@@ -77,45 +73,39 @@ export function classify(err: unknown): Fault {
   const code = errorCode(err)
   switch (code) {
     case 'ECONNREFUSED':
-      return fault('refused', 'connection refused', 'SB_UPSTREAM_REFUSED', { beforeSend: true })
+      return fault('refused', 'connection refused', { beforeSend: true })
     case 'UND_ERR_CONNECT_TIMEOUT':
     case 'ETIMEDOUT':
-      return fault('connect-timeout', 'connect timeout', 'SB_UPSTREAM_CONNECT_TIMEOUT', { beforeSend: true })
+      return fault('connect-timeout', 'connect timeout', { beforeSend: true })
     case 'ENOTFOUND':
     case 'EAI_AGAIN':
-      return fault('dns', 'host name did not resolve', 'SB_UPSTREAM_DNS', { beforeSend: true })
+      return fault('dns', 'host name did not resolve', { beforeSend: true })
     case 'EHOSTUNREACH':
     case 'ENETUNREACH':
     case 'EADDRNOTAVAIL':
-      return fault('unreachable', 'host unreachable', 'SB_UPSTREAM_UNREACHABLE', { beforeSend: true })
+      return fault('unreachable', 'host unreachable', { beforeSend: true })
     case 'ECONNRESET':
     case 'EPIPE':
     case 'UND_ERR_SOCKET':
     case 'UND_ERR_CLOSED':
-      return fault('reset', 'connection reset', 'SB_UPSTREAM_RESET', { resendable: true })
+      return fault('reset', 'connection reset', { resendable: true })
     case 'UND_ERR_HEADERS_TIMEOUT':
-      return fault('response-timeout', 'response timeout', 'SB_UPSTREAM_TIMEOUT')
+      return fault('response-timeout', 'response timeout')
     case ABORT.idle:
     case 'UND_ERR_BODY_TIMEOUT':
       // Only ever after the response started: the client sees a truncated body, never a page.
-      return fault('idle-timeout', 'idle timeout', 'SB_UPSTREAM_TIMEOUT')
+      return fault('idle-timeout', 'idle timeout')
     case ABORT.client:
-      return fault('client-abort', 'client closed the connection', 'SB_UPSTREAM_RESET', {
+      return fault('client-abort', 'client closed the connection', {
         targetFault: false,
       })
     case ABORT.badResponse:
     case ABORT.badHeaders:
-      return fault('bad-response', 'invalid response', 'SB_UPSTREAM_BAD_RESPONSE', { targetFault: false })
+      return fault('bad-response', 'invalid response', { targetFault: false })
     default:
-      if (TLS_CODES.test(code))
-        return fault('tls', 'TLS certificate not accepted', 'SB_UPSTREAM_TLS', { targetFault: false })
-      return fault(
-        'bad-response',
-        code ? `invalid response (${code})` : 'invalid response',
-        'SB_UPSTREAM_BAD_RESPONSE',
-        {
-          targetFault: false,
-        },
-      )
+      if (TLS_CODES.test(code)) return fault('tls', 'TLS certificate not accepted', { targetFault: false })
+      return fault('bad-response', code ? `invalid response (${code})` : 'invalid response', {
+        targetFault: false,
+      })
   }
 }
