@@ -5,12 +5,13 @@
 import { type ChildProcess, spawn } from 'node:child_process'
 import { once } from 'node:events'
 import { mkdtempSync, writeFileSync } from 'node:fs'
-import type { AddressInfo } from 'node:net'
+import { type AddressInfo, connect } from 'node:net'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import t from 'tap'
 import { WebSocket, WebSocketServer } from 'ws'
 import { req } from '../helpers/client.js'
+import { startProxy } from '../helpers/proxy.js'
 import { waitFor } from '../helpers/raw.js'
 import { deadPort, startUpstream } from '../helpers/upstream.js'
 
@@ -111,3 +112,32 @@ t.test('while draining, the admin API answers /readyz with 503 (not a refused co
   t.equal(await proc.exited, 0)
   await t.rejects(req(adminPort, '/readyz'), 'the admin API is closed once the process has stopped')
 })
+
+t.test(
+  'a request that arrives on an open connection while draining gets SB_SHUTTING_DOWN and a close',
+  async (t) => {
+    const slow = await startUpstream((_r, res) => setTimeout(() => res.end('finished'), 300))
+    t.teardown(() => slow.close())
+    const proxy = await startProxy(`routes:\n  - { to: "${slow.url}" }\n`)
+    const socket = connect(proxy.port, '127.0.0.1')
+    let text = ''
+    let closed = false
+    socket.on('data', (c: Buffer) => {
+      text += c.toString('latin1')
+    })
+    socket.on('close', () => {
+      closed = true
+    })
+    socket.write('GET /first HTTP/1.1\r\nHost: a.test\r\n\r\n')
+    await waitFor(() => slow.seen.length === 1, 3000, 'first request in flight')
+    const closing = proxy.sb.close(5000)
+    await waitFor(() => text.includes('finished'), 3000, 'the request in flight finished')
+    socket.write('GET /second HTTP/1.1\r\nHost: a.test\r\n\r\n')
+    await waitFor(() => closed, 3000, 'connection closed after the answer')
+    await closing
+    t.match(text, /HTTP\/1\.1 503 Service Unavailable\r\n/)
+    t.match(text, /code: SB_SHUTTING_DOWN/)
+    t.match(text, /\r\nconnection: close\r\n/i)
+    t.equal(slow.seen.length, 1, 'the second request never reached the upstream')
+  },
+)
