@@ -1,7 +1,11 @@
 /**
  * npm run bench [-- --duration 4 --warmup 2 --connections 50 --rounds 4 --only throughput|memory
  *                   --targets direct,reply-from,http-proxy,switchboard,switchboard-info,caddy --sizes small,100k
- *                   --quiet-wait 30 --retries 4 --deadline 900]
+ *                   --quiet-wait 30 --retries 4 --deadline 900 --baseline DIR]
+ *
+ * --baseline DIR adds "switchboard-baseline": another checkout of Switchboard (built, with dist/) run with the same
+ * table, so a change is measured against the commit before it in one run, round by round (scripts/bench-baseline.sh
+ * makes one).
  *
  * 1. Throughput and latency (autocannon, in this process) against the backend directly and through each proxy,
  *    for a ~100-byte and a 100 KiB response. The backend and every proxy run in their own child process; the
@@ -43,6 +47,7 @@ const { values: opts } = parseArgs({
     sizes: { type: 'string' },
     deadline: { type: 'string', default: '900' },
     'quiet-wait': { type: 'string', default: '30' },
+    baseline: { type: 'string' },
   },
 })
 const DURATION = Number(opts.duration)
@@ -95,7 +100,7 @@ interface Contender {
   start(backend: string): Promise<{ url: string; child: Child | undefined }>
 }
 
-async function switchboard(backend: string, level: 'warn' | 'info') {
+async function switchboard(backend: string, level: 'warn' | 'info', root = ROOT) {
   const port = await freePort()
   const file = join(work, `routes-${port}.yaml`)
   writeFileSync(
@@ -116,7 +121,7 @@ async function switchboard(backend: string, level: 'warn' | 'info') {
   const child = await start({
     name: `switchboard (${level})`,
     command: node,
-    args: [join(ROOT, 'dist/src/cli/main.js'), 'start', '-c', file, '--log-level', level],
+    args: [join(root, 'dist/src/cli/main.js'), 'start', '-c', file, '--log-level', level],
     readyUrl: `${url}/health`,
   })
   return { url, child }
@@ -153,6 +158,23 @@ const CONTENDERS: Contender[] = [
     start: (b) => switchboard(b, 'info'),
   },
 ]
+const BASELINE = opts.baseline
+if (BASELINE) {
+  const commit = (() => {
+    try {
+      return execFileSync('git', ['-C', BASELINE, 'rev-parse', '--short', 'HEAD'], {
+        encoding: 'utf8',
+      }).trim()
+    } catch {
+      return BASELINE
+    }
+  })()
+  CONTENDERS.push({
+    id: 'switchboard-baseline',
+    label: `Switchboard at ${commit} (baseline, warn)`,
+    start: (b) => switchboard(b, 'warn', BASELINE),
+  })
+}
 if (CADDY) {
   CONTENDERS.push({
     id: 'caddy',
@@ -477,6 +499,7 @@ interface Summary {
   /** Round-by-round comparisons (see lib/stats.ts). */
   vsReplyFrom: Paired | undefined
   vsHttpProxy: Paired | undefined
+  vsBaseline: Paired | undefined
 }
 
 function byRound(rows: ThroughputRow[], size: string, contender: string): RoundFigure[] {
@@ -516,6 +539,11 @@ function summarise(rows: ThroughputRow[]): Record<string, Record<string, Summary
         rounds: all.length,
         vsReplyFrom: paired(byRound(rows, size.id, c.id), byRound(rows, size.id, 'reply-from'), QUIET_PCT),
         vsHttpProxy: paired(byRound(rows, size.id, c.id), byRound(rows, size.id, 'http-proxy'), QUIET_PCT),
+        vsBaseline: paired(
+          byRound(rows, size.id, c.id),
+          byRound(rows, size.id, 'switchboard-baseline'),
+          QUIET_PCT,
+        ),
       }
     }
   }
@@ -545,6 +573,22 @@ function markdown(summary: Record<string, Record<string, Summary>>, mem: MemoryR
       lines.push(
         `| ${c.label} | ${f.reqPerSec.toFixed(0)} | ${f.latencyP50Ms} | ${f.latencyP99Ms} | ${f.throughputMBps.toFixed(1)} | ${f.serverCpuUsPerReq.toFixed(0)} | ${proxied ? ratio(f.vsReplyFrom, f.vsReplyFrom?.reqPerSec) : ''} | ${c.id !== 'direct' && c.id !== 'http-proxy' ? ratio(f.vsHttpProxy, f.vsHttpProxy?.reqPerSec) : ''} | ${proxied ? ratio(f.vsReplyFrom, f.vsReplyFrom?.cpuPerReq) : ''} | ${f.quietRounds}/${f.rounds} | ${byRoundText} | ${f.failures} |`,
       )
+    }
+    lines.push('')
+  }
+  if (BASELINE) {
+    lines.push(
+      '#### This checkout against the baseline',
+      '',
+      '| size | req/s ratio | CPU/req ratio | rounds |',
+      '|---|---:|---:|---:|',
+    )
+    for (const size of SIZES) {
+      const v = summary[size.id]?.switchboard?.vsBaseline
+      if (v)
+        lines.push(
+          `| ${size.label} | ${x(v.reqPerSec)}${v.quiet ? '' : ' *'} | ${x(v.cpuPerReq)} | ${v.pairs} |`,
+        )
     }
     lines.push('')
   }

@@ -105,6 +105,21 @@ export class Exchange implements Dispatcher.DispatchHandler, Watched {
     )
   }
 
+  /**
+   * The client response closed (finished, or cut by either side): aborts the upstream request if it is still going,
+   * and says what the access log should record.
+   */
+  closed(): { status: number; bytes: number; error: string | undefined } {
+    const { res } = this.init
+    // writableEnded, not writableFinished: an HTTP/2 response reports finished once its stream is reset.
+    if (!this.finished && !res.writableEnded) this.clientClosed()
+    return {
+      status: res.writableEnded || this.finished || this.responded ? res.statusCode : 499,
+      bytes: this.bytes,
+      error: this.note ?? (this.clientGone ? 'client closed the connection' : undefined),
+    }
+  }
+
   /** The client closed its side before the response was complete. */
   clientClosed(): void {
     this.clientGone = true

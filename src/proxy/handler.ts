@@ -45,15 +45,8 @@ export function handleRequest(req: IncomingMessage, res: ServerResponse, deps: P
   const record = newRecord(inbound)
   let exchange: Exchange | undefined
   res.once('close', () => {
-    // writableEnded, not writableFinished: an HTTP/2 response reports finished once its stream is reset.
-    if (exchange && !exchange.finished && !res.writableEnded) exchange.clientClosed()
-    if (exchange) {
-      record.status = res.writableEnded || exchange.finished || exchange.responded ? res.statusCode : 499
-      record.bytes = exchange.bytes
-      record.error = exchange.note ?? (exchange.clientGone ? 'client closed the connection' : undefined)
-    } else {
-      record.status = res.writableEnded ? res.statusCode : 499
-    }
+    if (exchange) Object.assign(record, exchange.closed())
+    else record.status = res.writableEnded ? res.statusCode : 499
     record.durationMs = elapsedMs(started)
     deps.log(record)
   })
