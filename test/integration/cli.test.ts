@@ -1,7 +1,7 @@
 /** The CLI as a user runs it: a real child process on the built dist/ (npm test builds first). */
 import { type ChildProcess, spawn, spawnSync } from 'node:child_process'
 import { mkdtempSync, writeFileSync } from 'node:fs'
-import { type AddressInfo, createServer } from 'node:net'
+import { type AddressInfo, createServer, type Server } from 'node:net'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import t from 'tap'
@@ -11,6 +11,8 @@ import { startUpstream } from '../helpers/upstream.js'
 
 const MAIN = join(import.meta.dirname, '../../dist/src/cli/main.js')
 const dir = mkdtempSync(join(tmpdir(), 'sb-cli-'))
+/** A line of a JavaScript stack trace. */
+const STACK = /^\s+at .+[(:]/m
 
 function file(name: string, text: string): string {
   const p = join(dir, name)
@@ -92,11 +94,74 @@ t.test('a port it cannot bind says which and why', async (t) => {
   const r = run(['start', '-c', f])
   t.equal(r.code, 1)
   t.match(r.stderr, `cannot listen on 127.0.0.1:${port} (listen.http): the port is already in use`)
+  t.match(r.stderr, 'listen.http: 127.0.0.1:8080', 'suggests another port for the same key')
+  t.notMatch(r.stderr, STACK, 'no stack trace')
   if (process.getuid?.() !== 0) {
     const low = file('low.yaml', 'listen: { http: "127.0.0.1:81" }\nroutes:\n  - { to: 3000 }\n')
     const denied = run(['start', '-c', low])
     t.match(denied.stderr, /permission denied; ports below 1024 need privileges/)
   }
+})
+
+/** Listens on 127.0.0.1:port (0: any free port) and resolves to the port, or to the bind error. */
+function occupy(port: number): Promise<{ server: Server; port: number } | NodeJS.ErrnoException> {
+  const server = createServer()
+  return new Promise((resolve) => {
+    server.once('error', resolve)
+    server.listen(port, '127.0.0.1', () => resolve({ server, port: (server.address() as AddressInfo).port }))
+  })
+}
+
+t.test('a busy admin port names admin.listen, the key that sets it', async (t) => {
+  const busy = await occupy(0)
+  if (busy instanceof Error) throw busy
+  t.teardown(() => busy.server.close())
+  const f = file(
+    'admin-busy.yaml',
+    `listen: { http: "127.0.0.1:0" }\nadmin: { listen: "127.0.0.1:${busy.port}" }\nroutes:\n  - { to: 3000 }\n`,
+  )
+  const r = run(['start', '-c', f])
+  t.equal(r.code, 1)
+  t.match(r.stderr, `cannot listen on 127.0.0.1:${busy.port} (admin.listen): the port is already in use`)
+  t.match(r.stderr, `admin.listen: 127.0.0.1:${busy.port + 1}`)
+  t.notMatch(r.stderr, 'listen.admin')
+  t.notMatch(r.stderr, 'another Switchboard', 'not the default port')
+  t.notMatch(r.stderr, STACK, 'no stack trace')
+})
+
+t.test('the default admin port busy: another Switchboard is probably running', async (t) => {
+  // The admin API's default address is fixed (127.0.0.1:9901); this test holds it for a moment.
+  const busy = await occupy(9901)
+  if (busy instanceof Error) {
+    t.plan(0, `127.0.0.1:9901 is already taken by another process (${busy.code}): cannot stage this test`)
+    return
+  }
+  t.teardown(() => busy.server.close())
+  const f = file('admin-default.yaml', 'listen: { http: "127.0.0.1:0" }\nroutes:\n  - { to: 3000 }\n')
+  const r = run(['start', '-c', f])
+  t.equal(r.code, 1)
+  t.match(r.stderr, 'cannot listen on 127.0.0.1:9901 (admin.listen): the port is already in use')
+  t.match(r.stderr, 'another Switchboard is probably running')
+  t.match(r.stderr, 'admin: false')
+  t.match(r.stderr, 'admin.listen: 127.0.0.1:9902')
+  t.notMatch(r.stderr, 'listen.admin')
+  t.notMatch(r.stderr, STACK, 'no stack trace')
+})
+
+t.test('a busy https port names listen.https and suggests an https port', async (t) => {
+  const busy = await occupy(0)
+  if (busy instanceof Error) throw busy
+  t.teardown(() => busy.server.close())
+  const f = file(
+    'https-busy.yaml',
+    `listen: { http: false, https: "127.0.0.1:${busy.port}" }\nadmin: false\nroutes:\n  - { to: 3000 }\n`,
+  )
+  const r = run(['start', '-c', f, '--state-dir', join(dir, 'state')])
+  t.equal(r.code, 1)
+  t.match(r.stderr, `cannot listen on 127.0.0.1:${busy.port} (listen.https): the port is already in use`)
+  t.match(r.stderr, 'listen.https: 127.0.0.1:8443')
+  t.notMatch(r.stderr, 'listen.http:', 'not the http key')
+  t.notMatch(r.stderr, STACK, 'no stack trace')
 })
 
 t.test('start routes, logs one JSON line per request, and stops on SIGTERM', async (t) => {
