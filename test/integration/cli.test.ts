@@ -1,6 +1,6 @@
 /** The CLI as a user runs it: a real child process on the built dist/ (npm test builds first). */
 import { type ChildProcess, spawn, spawnSync } from 'node:child_process'
-import { mkdtempSync, writeFileSync } from 'node:fs'
+import { chmodSync, chownSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { type AddressInfo, createServer, type Server } from 'node:net'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
@@ -96,11 +96,62 @@ t.test('a port it cannot bind says which and why', async (t) => {
   t.match(r.stderr, `cannot listen on 127.0.0.1:${port} (listen.http): the port is already in use`)
   t.match(r.stderr, 'listen.http: 127.0.0.1:8080', 'suggests another port for the same key')
   t.notMatch(r.stderr, STACK, 'no stack trace')
-  if (process.getuid?.() !== 0) {
-    const low = file('low.yaml', 'listen: { http: "127.0.0.1:81" }\nroutes:\n  - { to: 3000 }\n')
-    const denied = run(['start', '-c', low])
-    t.match(denied.stderr, /permission denied; ports below 1024 need privileges/)
-  }
+})
+
+/**
+ * A real EACCES: an unprivileged process binding 443. Root may bind any port (CAP_NET_BIND_SERVICE, whatever
+ * net.ipv4.ip_unprivileged_port_start says), so as root the CLI runs as nobody through setpriv.
+ */
+const NOBODY = 65534
+function eaccesSkip(): string | false {
+  let start = 1024
+  try {
+    start = Number(readFileSync('/proc/sys/net/ipv4/ip_unprivileged_port_start', 'utf8'))
+  } catch {}
+  if (start <= 443) return `net.ipv4.ip_unprivileged_port_start is ${start}: anyone may bind 443 here`
+  if (process.getuid?.() !== 0) return false
+  if (spawnSync('setpriv', ['--version'], { stdio: 'ignore' }).status !== 0) return 'root without setpriv'
+  const readable = spawnSync('setpriv', [
+    `--reuid=${NOBODY}`,
+    `--regid=${NOBODY}`,
+    '--clear-groups',
+    'test',
+    '-r',
+    MAIN,
+  ])
+  return readable.status === 0 ? false : `${MAIN} is not readable by uid ${NOBODY}`
+}
+
+t.test('a refused low https port (EACCES) suggests an https port', { skip: eaccesSkip() }, async (t) => {
+  const d = mkdtempSync(join(tmpdir(), 'sb-cli-eacces-'))
+  t.teardown(() => rmSync(d, { recursive: true, force: true }))
+  chmodSync(d, 0o755)
+  const state = join(d, 'state')
+  mkdirSync(state)
+  const f = join(d, 'low.yaml')
+  writeFileSync(
+    f,
+    'listen: { http: false, https: "127.0.0.1:443" }\nadmin: false\nroutes:\n  - { to: 3000 }\n',
+  )
+  // As nobody when root. `env -u NODE_OPTIONS`: without the hooks tap adds to child processes, which would write
+  // into .tap/, where nobody may not.
+  const root = process.getuid?.() === 0
+  if (root) chownSync(state, NOBODY, NOBODY)
+  const drop = root ? ['setpriv', `--reuid=${NOBODY}`, `--regid=${NOBODY}`, '--clear-groups'] : []
+  const command = [...drop, 'env', '-u', 'NODE_OPTIONS', process.execPath, MAIN, 'start', '-c', f]
+  const r = spawnSync(command[0] as string, [...command.slice(1), '--state-dir', state], {
+    encoding: 'utf8',
+    timeout: 20_000,
+  })
+  const stderr = String(r.stderr)
+  t.equal(r.status, 1, stderr)
+  t.match(
+    stderr,
+    'cannot listen on 127.0.0.1:443 (listen.https): permission denied; ports below 1024 need privileges',
+  )
+  t.match(stderr, 'listen.https: 127.0.0.1:8443', 'an https port for the https key')
+  t.notMatch(stderr, 'listen.http:', 'not the http key')
+  t.notMatch(stderr, STACK, 'no stack trace')
 })
 
 /** Listens on 127.0.0.1:port (0: any free port) and resolves to the port, or to the bind error. */
