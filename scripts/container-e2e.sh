@@ -9,50 +9,103 @@
 # see ../shared/notes/containers.md for why each step is the way it is. Missing Debian packages are installed.
 #
 # Environment: E2E_TIMEOUT (seconds, default 600), E2E_CACHE (where the base rootfs tarball is kept,
-# default ~/.cache/switchboard-e2e), E2E_HTTP_PORT / E2E_HTTPS_PORT / E2E_ADMIN_PORT (18080 / 18443 / 19901).
+# default ~/.cache/switchboard-e2e), E2E_HTTP_PORT / E2E_HTTPS_PORT / E2E_ADMIN_PORT (host ports to publish on; unset,
+# free ones are picked; set, each must be free or the script stops at once and says which variable to change).
+#
+# Whatever exit (pass, failure, time limit, INT/TERM to the script or its process group), it removes what it made:
+# the stack's containers and their anonymous volumes, its network and named volume, the image it built. Only the
+# base image (docker.io/library/node:20-bookworm-slim) and the rootfs tarball in E2E_CACHE stay, as caches.
 set -euo pipefail
+# The script's own stdout and stderr, for log, fail and cleanup: a failure or a signal during a step whose output
+# goes to a log file runs them with that redirection still in place.
+exec 3>&1 4>&2
 cd "$(dirname "$0")/.."
 ROOT=$PWD
 START=$SECONDS
 TIMEOUT=${E2E_TIMEOUT:-600}
-HTTP_PORT=${E2E_HTTP_PORT:-18080}
-HTTPS_PORT=${E2E_HTTPS_PORT:-18443}
-ADMIN_PORT=${E2E_ADMIN_PORT:-19901}
 CACHE=${E2E_CACHE:-${HOME:-/root}/.cache/switchboard-e2e}
 BASE=docker.io/library/node:20-bookworm-slim
-IMAGE=localhost/switchboard:e2e
-PROJECT=switchboard-e2e
+# Per run, so two runs at once (two checkouts on one machine) neither collide nor remove each other's things.
+IMAGE=localhost/switchboard:e2e-$$
+PROJECT=switchboard-e2e-$$
+# The build starts FROM this per-run tag of BASE, so the build's working containers are named
+# $PROJECT-working-container* and a build cut short leaves nothing cleanup cannot find.
+BUILD_BASE=localhost/$PROJECT:base
 WORK=$(mktemp -d /tmp/switchboard-e2e.XXXXXX)
 SVC_PID=''
 HC_PID=''
+BUILT=''
 
-log() { printf '[e2e %3ds] %s\n' "$((SECONDS - START))" "$*"; }
+log() { printf '[e2e %3ds] %s\n' "$((SECONDS - START))" "$*" >&3; }
 fail() {
-  printf '[e2e %3ds] FAIL: %s\n' "$((SECONDS - START))" "$*" >&2
+  printf '[e2e %3ds] FAIL: %s\n' "$((SECONDS - START))" "$*" >&4
   exit 1
 }
 left() { echo $((TIMEOUT - (SECONDS - START))); }
-# Run a step bounded by what is left of the overall time limit.
+# Run a step bounded by what is left of the overall time limit. --foreground keeps the step in this script's process
+# group, so a signal to the group (timeout(1) around the script, the test runner) reaches it at once.
 bounded() {
   local l
   l=$(left)
-  [ "$l" -gt 0 ] || fail "time limit of ${TIMEOUT}s reached before: $*"
-  timeout --kill-after=5 "$l" "$@"
+  [ "$l" -gt 0 ] || fail "time limit of ${TIMEOUT}s (E2E_TIMEOUT) reached before: $*"
+  local rc=0
+  timeout --foreground --kill-after=5 "$l" "$@" || rc=$?
+  [ "$rc" -ne 124 ] && [ "$rc" -ne 137 ] || fail "time limit of ${TIMEOUT}s (E2E_TIMEOUT) reached during: $1 $2"
+  return "$rc"
+}
+
+# free_ports N: N distinct TCP ports that nothing uses on any IPv4 address, as the kernel hands them out.
+free_ports() {
+  node -e '
+    const net = require("node:net")
+    const servers = []
+    const next = () => {
+      if (servers.length === Number(process.argv[1])) {
+        console.log(servers.map((s) => s.address().port).join(" "))
+        for (const s of servers) s.close()
+        return
+      }
+      const s = net.createServer()
+      servers.push(s)
+      s.once("error", (e) => { console.error(e.message); process.exit(1) })
+      s.listen(0, "0.0.0.0", next)
+    }
+    next()' "$1"
+}
+# port_in_use PORT: true when something listens on PORT on some IPv4 address (a bind to 0.0.0.0 conflicts with it).
+port_in_use() {
+  node -e '
+    const s = require("node:net").createServer()
+    s.once("error", (e) => process.exit(e.code === "EADDRINUSE" ? 0 : 2))
+    s.listen(Number(process.argv[1]), "0.0.0.0", () => s.close(() => process.exit(1)))' "$1"
+}
+set_ports() {
+  local picked
+  picked=$(free_ports 3) || fail "could not find free ports"
+  read -r a b c <<<"$picked"
+  HTTP_PORT=${E2E_HTTP_PORT:-$a}
+  HTTPS_PORT=${E2E_HTTPS_PORT:-$b}
+  ADMIN_PORT=${E2E_ADMIN_PORT:-$c}
+  [ "$HTTP_PORT" != "$HTTPS_PORT" ] && [ "$HTTP_PORT" != "$ADMIN_PORT" ] && [ "$HTTPS_PORT" != "$ADMIN_PORT" ] ||
+    fail "E2E_HTTP_PORT, E2E_HTTPS_PORT and E2E_ADMIN_PORT must differ (got $HTTP_PORT, $HTTPS_PORT, $ADMIN_PORT)"
+  export SWITCHBOARD_HTTP_PORT=$HTTP_PORT SWITCHBOARD_HTTPS_PORT=$HTTPS_PORT SWITCHBOARD_ADMIN_PORT=$ADMIN_PORT
 }
 
 export CONTAINERS_CONF=$WORK/containers.conf
 export COMPOSE_PROJECT_NAME=$PROJECT
 export DOCKER_HOST=unix://$WORK/podman.sock
-export SWITCHBOARD_IMAGE=$IMAGE SWITCHBOARD_HTTP_PORT=$HTTP_PORT SWITCHBOARD_HTTPS_PORT=$HTTPS_PORT
-export SWITCHBOARD_ADMIN_PORT=$ADMIN_PORT
+export SWITCHBOARD_IMAGE=$IMAGE
 compose() { bounded docker-compose --ansi never "$@"; }
 
 cleanup() {
   local rc=$?
+  exec 1>&3 2>&4
   trap - EXIT
+  # A second signal must not cut the cleanup short; each step below is bounded instead.
+  trap '' INT TERM HUP
   set +e
   [ -n "$HC_PID" ] && kill "$HC_PID" 2>/dev/null && wait "$HC_PID" 2>/dev/null
-  if [ -S "$WORK/podman.sock" ]; then
+  if [ -S "$WORK/podman.sock" ] && [ -n "$SVC_PID" ] && kill -0 "$SVC_PID" 2>/dev/null; then
     if [ "$rc" -ne 0 ]; then
       log "logs of the stack (last 40 lines per service):"
       timeout 20 docker-compose --ansi never logs --no-color --tail 40 2>&1 | sed 's/^/    /'
@@ -60,18 +113,38 @@ cleanup() {
     timeout 60 docker-compose --ansi never down -v -t 5 >/dev/null 2>&1
   fi
   [ -n "$SVC_PID" ] && kill "$SVC_PID" 2>/dev/null && wait "$SVC_PID" 2>/dev/null
-  # Anything the project still owns (after a failure half-way): containers, then the network and the volume.
-  if command -v podman >/dev/null; then
-    podman ps -aq --filter "label=com.docker.compose.project=$PROJECT" | xargs -r podman rm -f -t 2 >/dev/null 2>&1
-    podman network rm -f "${PROJECT}_default" >/dev/null 2>&1
-    podman volume rm -f "${PROJECT}_switchboard-state" >/dev/null 2>&1
+  # Anything the run still owns (after a failure half-way, or when a signal took the podman service down with the
+  # script): containers with their anonymous volumes, then the network, the named volume and the image.
+  if [ -n "$BUILT" ] && command -v podman >/dev/null; then
+    podman ps -aq --filter "label=com.docker.compose.project=$PROJECT" |
+      xargs -r timeout 60 podman rm -f -v -t 2 >/dev/null 2>&1
+    timeout 30 podman network rm -f "${PROJECT}_default" >/dev/null 2>&1
+    timeout 30 podman volume rm -f "${PROJECT}_switchboard-state" >/dev/null 2>&1
+    timeout 60 podman rmi -f "$IMAGE" >/dev/null 2>&1
+    podman ps -aq --external --filter "name=^$PROJECT-working-container" |
+      xargs -r timeout 60 podman rm -f >/dev/null 2>&1
+    timeout 30 podman untag "$BUILD_BASE" "$BUILD_BASE" >/dev/null 2>&1
   fi
-  rm -rf "$WORK"
+  # Never delete through a mount (a debootstrap cut short can leave /proc, /sys or /dev mounted in its target).
+  grep -o " $WORK/[^ ]*" /proc/mounts 2>/dev/null | sort -r | xargs -r -n1 umount -l 2>/dev/null
+  rm -rf --one-file-system "$WORK"
   if [ "$rc" -eq 0 ]; then log "PASS in $((SECONDS - START))s"; else log "failed (exit $rc) after $((SECONDS - START))s"; fi
   exit "$rc"
 }
 trap cleanup EXIT
-trap 'exit 130' INT TERM
+trap 'exit 130' INT
+trap 'exit 143' TERM
+trap 'exit 129' HUP
+
+# The host ports: each E2E_*_PORT that is set must be a free port; the others are picked just before the stack starts.
+for var in E2E_HTTP_PORT E2E_HTTPS_PORT E2E_ADMIN_PORT; do
+  v=${!var:-}
+  [ -n "$v" ] || continue
+  [[ $v =~ ^[0-9]+$ ]] && [ "$v" -ge 1 ] && [ "$v" -le 65535 ] || fail "$var=$v is not a port number (1-65535)"
+  if port_in_use "$v"; then
+    fail "port $v is already in use on this machine (find it with: ss -ltnp 'sport = :$v'): set $var to a free port, or unset it to have one picked"
+  fi
+done
 
 # --- 1. the engine --------------------------------------------------------------------------------------------
 [ "$(id -u)" = 0 ] || fail "run as root (podman here runs rootful; CI runs as root)"
@@ -137,22 +210,38 @@ rm -rf "$WORK/npmfill"
 printf 'offline=true\n' >"$WORK/npmrc"
 log "building $IMAGE"
 b0=$SECONDS
-# --format docker keeps the HEALTHCHECK (the OCI format has no field for it).
-bounded podman build --format docker --pull=never --network=none \
+BUILT=1
+podman tag "$BASE" "$BUILD_BASE"
+# --format docker keeps the HEALTHCHECK (the OCI format has no field for it). --layers=false: no intermediate images
+# are kept (as cache, or half-built after a failure), only the image itself, which cleanup removes.
+bounded podman build --format docker --pull=never --network=none --layers=false --force-rm \
+  --build-arg "NODE_IMAGE=$BUILD_BASE" \
   -v "${HOME:-/root}/.npm:/root/.npm" -v "$WORK/npmrc:/root/.npmrc:ro" \
   -t "$IMAGE" "$ROOT" >"$WORK/build.log" 2>&1 || fail "podman build failed: $(tail -20 "$WORK/build.log")"
 SIZE=$(podman image inspect -f '{{.Size}}' "$IMAGE")
 log "built in $((SECONDS - b0))s; image size $((SIZE / 1000000)) MB ($SIZE bytes)"
 [ "$(podman image inspect -f '{{.Config.User}}' "$IMAGE")" = node ] || fail "the image does not run as user node"
 podman image inspect -f '{{json .Config.Healthcheck}}' "$IMAGE" | grep -q readyz || fail "the image has no HEALTHCHECK"
+# Production dependencies only: none of the packages the lockfile marks as dev-only (the build, tests, benchmark).
+mapfile -t devpkgs < <(node -e '
+  for (const [k, v] of Object.entries(require("./package-lock.json").packages))
+    if (v.dev && /^node_modules\/(@[^/]+\/)?[^/]+$/.test(k)) console.log(k.slice("node_modules/".length))')
+[ "${#devpkgs[@]}" -gt 0 ] || fail "found no dev-only packages in package-lock.json"
+indev=$(bounded podman run --rm --network=none --entrypoint sh "$IMAGE" \
+  -c 'cd /app/node_modules && for p; do [ ! -e "$p" ] || echo "$p"; done' sh "${devpkgs[@]}") ||
+  fail "could not list the image's node_modules"
+[ -z "$indev" ] || fail "the image carries dev-only packages: $(echo $indev)"
+log "ok: the image has none of the ${#devpkgs[@]} dev-only packages (@fastify/reply-from among them)"
 
 # --- 4. the stack ----------------------------------------------------------------------------------------------
-podman system service --time=0 "unix://$WORK/podman.sock" >"$WORK/service.log" 2>&1 &
+podman system service --time=0 "unix://$WORK/podman.sock" >"$WORK/service.log" 2>&1 3>&- 4>&- &
 SVC_PID=$!
 for _ in $(seq 50); do [ -S "$WORK/podman.sock" ] && break; sleep 0.1; done
 [ -S "$WORK/podman.sock" ] || fail "podman system service did not start: $(cat "$WORK/service.log")"
 compose config -q || fail "docker-compose config rejects docker-compose.yml"
-log "docker-compose up"
+VOLUMES_BEFORE=$(podman volume ls -q | sort)
+set_ports
+log "docker-compose up (host ports: http $HTTP_PORT, https $HTTPS_PORT, admin 127.0.0.1:$ADMIN_PORT)"
 compose up -d --no-build >"$WORK/up.log" 2>&1 || fail "docker-compose up failed: $(cat "$WORK/up.log")"
 cid() { docker-compose --ansi never ps -q "$1" 2>/dev/null | head -1; }
 SB=$(cid switchboard)
@@ -164,7 +253,7 @@ API=$(cid api)
 (while sleep 2; do
   for c in "$SB" "$WEB" "$API"; do timeout -k 1 8 podman healthcheck run "$c" </dev/null >/dev/null 2>&1 & done
   wait
-done) &
+done) 3>&- 4>&- &
 HC_PID=$!
 
 HOSTP="127.0.0.1:$HTTP_PORT"
@@ -292,6 +381,7 @@ HC_PID=''
 compose down -v -t 5 >"$WORK/down.log" 2>&1 || fail "docker-compose down failed: $(cat "$WORK/down.log")"
 leftc=$(podman ps -aq --filter "label=com.docker.compose.project=$PROJECT")
 leftn=$(podman network ls -q --filter "name=^${PROJECT}_")
-leftv=$(podman volume ls -q --filter "name=^${PROJECT}_")
+# Named volumes carry the project's name; anonymous ones (the image's VOLUME, in web and api) do not.
+leftv=$(podman volume ls -q --filter "name=^${PROJECT}_"; comm -13 <(echo "$VOLUMES_BEFORE") <(podman volume ls -q | sort))
 [ -z "$leftc$leftn$leftv" ] || fail "left behind after down: containers [$leftc] networks [$leftn] volumes [$leftv]"
 log "ok: docker-compose down -v left no container, network or volume"

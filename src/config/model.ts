@@ -127,6 +127,8 @@ export const DEFAULT_HEALTH_CHECK: HealthCheckDef = {
 }
 export const DEFAULT_PASSIVE: PassiveDef = { failures: 3, ejectFor: 30_000, on5xx: false }
 export const DEFAULT_HTTP_PORT = 80
+/** Where the admin API listens unless admin.listen says otherwise. */
+export const DEFAULT_ADMIN_LISTEN = { host: '127.0.0.1', port: 9901 } as const
 export const DEFAULT_REDIRECT_CODE = 308
 
 export type BalancePolicy = 'round-robin' | 'least-connections' | 'random' | 'ip-hash'

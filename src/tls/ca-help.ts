@@ -31,7 +31,9 @@ Fedora, RHEL, CentOS, Arch (p11-kit):
   (to remove it: sudo trust anchor --remove ${p})
 
 Chrome and Chromium on Linux (their own NSS store; certutil is in libnss3-tools / nss-tools):
-  certutil -d sql:$HOME/.pki/nssdb -A -t C,, -n "Switchboard Local CA" -i ${p}
+  [ -f "$HOME/.pki/nssdb/cert9.db" ] || { mkdir -p "$HOME/.pki/nssdb" && certutil -d "sql:$HOME/.pki/nssdb" -N --empty-password; }
+  certutil -d "sql:$HOME/.pki/nssdb" -A -t C,, -n "Switchboard Local CA" -i ${p}
+  (the first line creates the store if the browser has not; to remove the CA: certutil -d "sql:$HOME/.pki/nssdb" -D -n "Switchboard Local CA")
 
 macOS (the System keychain; Safari and Chrome use it):
   sudo security add-trusted-cert -d -r trustRoot -k /Library/Keychains/System.keychain ${p}

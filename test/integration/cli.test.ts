@@ -1,7 +1,7 @@
 /** The CLI as a user runs it: a real child process on the built dist/ (npm test builds first). */
 import { type ChildProcess, spawn, spawnSync } from 'node:child_process'
-import { mkdtempSync, writeFileSync } from 'node:fs'
-import { type AddressInfo, createServer } from 'node:net'
+import { chmodSync, chownSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
+import { type AddressInfo, createServer, type Server } from 'node:net'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import t from 'tap'
@@ -11,6 +11,8 @@ import { startUpstream } from '../helpers/upstream.js'
 
 const MAIN = join(import.meta.dirname, '../../dist/src/cli/main.js')
 const dir = mkdtempSync(join(tmpdir(), 'sb-cli-'))
+/** A line of a JavaScript stack trace. */
+const STACK = /^\s+at .+[(:]/m
 
 function file(name: string, text: string): string {
   const p = join(dir, name)
@@ -92,11 +94,125 @@ t.test('a port it cannot bind says which and why', async (t) => {
   const r = run(['start', '-c', f])
   t.equal(r.code, 1)
   t.match(r.stderr, `cannot listen on 127.0.0.1:${port} (listen.http): the port is already in use`)
-  if (process.getuid?.() !== 0) {
-    const low = file('low.yaml', 'listen: { http: "127.0.0.1:81" }\nroutes:\n  - { to: 3000 }\n')
-    const denied = run(['start', '-c', low])
-    t.match(denied.stderr, /permission denied; ports below 1024 need privileges/)
+  t.match(r.stderr, 'listen.http: 127.0.0.1:8080', 'suggests another port for the same key')
+  t.notMatch(r.stderr, STACK, 'no stack trace')
+})
+
+/**
+ * A real EACCES: an unprivileged process binding 443. Root may bind any port (CAP_NET_BIND_SERVICE, whatever
+ * net.ipv4.ip_unprivileged_port_start says), so as root the CLI runs as nobody through setpriv.
+ */
+const NOBODY = 65534
+function eaccesSkip(): string | false {
+  let start = 1024
+  try {
+    start = Number(readFileSync('/proc/sys/net/ipv4/ip_unprivileged_port_start', 'utf8'))
+  } catch {}
+  if (start <= 443) return `net.ipv4.ip_unprivileged_port_start is ${start}: anyone may bind 443 here`
+  if (process.getuid?.() !== 0) return false
+  if (spawnSync('setpriv', ['--version'], { stdio: 'ignore' }).status !== 0) return 'root without setpriv'
+  const readable = spawnSync('setpriv', [
+    `--reuid=${NOBODY}`,
+    `--regid=${NOBODY}`,
+    '--clear-groups',
+    'test',
+    '-r',
+    MAIN,
+  ])
+  return readable.status === 0 ? false : `${MAIN} is not readable by uid ${NOBODY}`
+}
+
+t.test('a refused low https port (EACCES) suggests an https port', { skip: eaccesSkip() }, async (t) => {
+  const d = mkdtempSync(join(tmpdir(), 'sb-cli-eacces-'))
+  t.teardown(() => rmSync(d, { recursive: true, force: true }))
+  chmodSync(d, 0o755)
+  const state = join(d, 'state')
+  mkdirSync(state)
+  const f = join(d, 'low.yaml')
+  writeFileSync(
+    f,
+    'listen: { http: false, https: "127.0.0.1:443" }\nadmin: false\nroutes:\n  - { to: 3000 }\n',
+  )
+  // As nobody when root. `env -u NODE_OPTIONS`: without the hooks tap adds to child processes, which would write
+  // into .tap/, where nobody may not.
+  const root = process.getuid?.() === 0
+  if (root) chownSync(state, NOBODY, NOBODY)
+  const drop = root ? ['setpriv', `--reuid=${NOBODY}`, `--regid=${NOBODY}`, '--clear-groups'] : []
+  const command = [...drop, 'env', '-u', 'NODE_OPTIONS', process.execPath, MAIN, 'start', '-c', f]
+  const r = spawnSync(command[0] as string, [...command.slice(1), '--state-dir', state], {
+    encoding: 'utf8',
+    timeout: 20_000,
+  })
+  const stderr = String(r.stderr)
+  t.equal(r.status, 1, stderr)
+  t.match(
+    stderr,
+    'cannot listen on 127.0.0.1:443 (listen.https): permission denied; ports below 1024 need privileges',
+  )
+  t.match(stderr, 'listen.https: 127.0.0.1:8443', 'an https port for the https key')
+  t.notMatch(stderr, 'listen.http:', 'not the http key')
+  t.notMatch(stderr, STACK, 'no stack trace')
+})
+
+/** Listens on 127.0.0.1:port (0: any free port) and resolves to the port, or to the bind error. */
+function occupy(port: number): Promise<{ server: Server; port: number } | NodeJS.ErrnoException> {
+  const server = createServer()
+  return new Promise((resolve) => {
+    server.once('error', resolve)
+    server.listen(port, '127.0.0.1', () => resolve({ server, port: (server.address() as AddressInfo).port }))
+  })
+}
+
+t.test('a busy admin port names admin.listen, the key that sets it', async (t) => {
+  const busy = await occupy(0)
+  if (busy instanceof Error) throw busy
+  t.teardown(() => busy.server.close())
+  const f = file(
+    'admin-busy.yaml',
+    `listen: { http: "127.0.0.1:0" }\nadmin: { listen: "127.0.0.1:${busy.port}" }\nroutes:\n  - { to: 3000 }\n`,
+  )
+  const r = run(['start', '-c', f])
+  t.equal(r.code, 1)
+  t.match(r.stderr, `cannot listen on 127.0.0.1:${busy.port} (admin.listen): the port is already in use`)
+  t.match(r.stderr, `admin.listen: 127.0.0.1:${busy.port + 1}`)
+  t.notMatch(r.stderr, 'listen.admin')
+  t.notMatch(r.stderr, 'another Switchboard', 'not the default port')
+  t.notMatch(r.stderr, STACK, 'no stack trace')
+})
+
+t.test('the default admin port busy: another Switchboard is probably running', async (t) => {
+  // The admin API's default address is fixed (127.0.0.1:9901); this test holds it for a moment.
+  const busy = await occupy(9901)
+  if (busy instanceof Error) {
+    t.plan(0, `127.0.0.1:9901 is already taken by another process (${busy.code}): cannot stage this test`)
+    return
   }
+  t.teardown(() => busy.server.close())
+  const f = file('admin-default.yaml', 'listen: { http: "127.0.0.1:0" }\nroutes:\n  - { to: 3000 }\n')
+  const r = run(['start', '-c', f])
+  t.equal(r.code, 1)
+  t.match(r.stderr, 'cannot listen on 127.0.0.1:9901 (admin.listen): the port is already in use')
+  t.match(r.stderr, 'another Switchboard is probably running')
+  t.match(r.stderr, 'admin: false')
+  t.match(r.stderr, 'admin.listen: 127.0.0.1:9902')
+  t.notMatch(r.stderr, 'listen.admin')
+  t.notMatch(r.stderr, STACK, 'no stack trace')
+})
+
+t.test('a busy https port names listen.https and suggests an https port', async (t) => {
+  const busy = await occupy(0)
+  if (busy instanceof Error) throw busy
+  t.teardown(() => busy.server.close())
+  const f = file(
+    'https-busy.yaml',
+    `listen: { http: false, https: "127.0.0.1:${busy.port}" }\nadmin: false\nroutes:\n  - { to: 3000 }\n`,
+  )
+  const r = run(['start', '-c', f, '--state-dir', join(dir, 'state')])
+  t.equal(r.code, 1)
+  t.match(r.stderr, `cannot listen on 127.0.0.1:${busy.port} (listen.https): the port is already in use`)
+  t.match(r.stderr, 'listen.https: 127.0.0.1:8443')
+  t.notMatch(r.stderr, 'listen.http:', 'not the http key')
+  t.notMatch(r.stderr, STACK, 'no stack trace')
 })
 
 t.test('start routes, logs one JSON line per request, and stops on SIGTERM', async (t) => {

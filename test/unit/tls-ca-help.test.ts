@@ -14,6 +14,10 @@ t.test('names the file and each trust store', async (t) => {
   )
   t.match(text, `certutil -addstore -f ROOT ${path}`)
   t.match(text, 'certutil -d sql:$HOME/.mozilla/firefox/')
+  const makeDb =
+    '[ -f "$HOME/.pki/nssdb/cert9.db" ] || { mkdir -p "$HOME/.pki/nssdb" && certutil -d "sql:$HOME/.pki/nssdb" -N --empty-password; }'
+  const addCa = `certutil -d "sql:$HOME/.pki/nssdb" -A -t C,, -n "Switchboard Local CA" -i ${path}`
+  t.match(text, `\n  ${makeDb}\n  ${addCa}\n`, "Chromium's NSS store: made when missing, then the CA added")
   t.match(text, 'libnss3-tools')
   t.match(text, 'ImportEnterpriseRoots')
   t.match(text, `export NODE_EXTRA_CA_CERTS=${path}`)
