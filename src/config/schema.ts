@@ -103,8 +103,10 @@ export const HealthCheckSchema = z
       .describe(
         'With a path: an HTTP GET to each target. Without (default): a TCP connect, which a dev server never notices.',
       ),
-    interval: Duration.optional().describe('Time between probes of one target. Default 5s.'),
-    timeout: Duration.optional().describe('A probe that takes longer fails. Default 2s.'),
+    interval: Duration.optional().describe('Time between probes of one target, more than 0. Default 5s.'),
+    timeout: Duration.optional().describe(
+      'A probe that takes longer fails; at most the interval. Default 2s, or half the interval when that is shorter.',
+    ),
     expectStatus: ExpectStatus.optional(),
     rise: positive('passes')
       .optional()

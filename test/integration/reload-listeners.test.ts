@@ -1,7 +1,6 @@
 /** Reloads that need new sockets: a moved port opens before the old one closes; new certificates without a restart. */
 import type { X509Certificate } from 'node:crypto'
 import { mkdtemp, rm, writeFile } from 'node:fs/promises'
-import { type AddressInfo, createServer } from 'node:net'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { connect as tlsConnect } from 'node:tls'

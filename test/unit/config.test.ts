@@ -260,7 +260,7 @@ routes:
     'routes.yaml:3:55 upstreams.api.targets[1].wieght: unknown key "wieght" (did you mean "weight"?)',
     'routes.yaml:4:14 upstreams.api.balance: expected one of round-robin, least-connections, random, ip-hash, got the text "fastest"',
     'routes.yaml:5:26 upstreams.api.healthCheck.path: health check path "health" must start with "/"',
-    'routes.yaml:5:57 upstreams.api.healthCheck.timeout: a probe timeout (2s) must be shorter than the interval (1s)',
+    'routes.yaml:5:57 upstreams.api.healthCheck.timeout: a probe timeout (2s) longer than the interval (1s) is refused: a probe could still be running when the next one is due',
     'routes.yaml:5:75 upstreams.api.healthCheck.expectStatus: invalid status "200-99": write a code (200), a range ("200-399") or a list of them',
     'routes.yaml:5:91 upstreams.api.healthCheck.rise: passes must be at least 1',
     'routes.yaml:6:26 upstreams.api.passive.failures: failures must be at least 1',
@@ -283,3 +283,43 @@ t.test('admin: on by default on loopback; beyond loopback only with a token or a
   const off = parseConfig(`admin: false\n${base}`, 'routes.yaml', {})
   t.equal(off.ok && off.config.admin, null)
 })
+
+t.test(
+  'healthCheck: a timeout may equal the interval; only a longer one is refused, with the reason',
+  async (t) => {
+    const upstream = (hc: string) =>
+      `upstreams:\n  api:\n    targets: [8080]\n    healthCheck: ${hc}\nroutes:\n  - upstream: api\n`
+    // Docker's own HEALTHCHECK defaults: interval 30s, timeout 30s.
+    const docker = parseConfig(upstream('{ interval: 30s, timeout: 30s }'), 'routes.yaml', {})
+    if (!docker.ok) throw new Error(docker.error.message)
+    t.match(docker.config.upstreams.get('api')?.healthCheck, { interval: 30_000, timeout: 30_000 })
+    t.same(problems(upstream('{ interval: 30s, timeout: 31s }')), [
+      'routes.yaml:4:44 upstreams.api.healthCheck.timeout: a probe timeout (31s) longer than the interval (30s) is refused: a probe could still be running when the next one is due',
+    ])
+    t.same(
+      problems(upstream('{ timeout: 6s }')),
+      [
+        'routes.yaml:4:29 upstreams.api.healthCheck.timeout: a probe timeout (6s) longer than the interval (5s, the default) is refused: a probe could still be running when the next one is due',
+      ],
+      'the default interval counts too',
+    )
+    t.same(problems(upstream('{ timeout: 5s }')), [], 'equal to the default interval')
+    t.same(problems(upstream('{ interval: 0s }')), [
+      'routes.yaml:4:30 upstreams.api.healthCheck.interval: an interval of 0s would probe without a pause; write a positive duration such as "5s"',
+    ])
+    t.same(problems(upstream('{ timeout: 0ms }')), [
+      'routes.yaml:4:29 upstreams.api.healthCheck.timeout: a probe timeout of 0ms would fail every probe; write a positive duration such as "2s"',
+    ])
+    // Without a written timeout: 2s, or half the interval when that is shorter (never 0).
+    const timeoutFor = (interval: string) => {
+      const r = parseConfig(upstream(`{ interval: ${interval} }`), 'routes.yaml', {})
+      if (!r.ok) throw new Error(r.error.message)
+      return r.config.upstreams.get('api')?.healthCheck?.timeout
+    }
+    t.equal(timeoutFor('30s'), 2000)
+    t.equal(timeoutFor('4s'), 2000)
+    t.equal(timeoutFor('3s'), 1500)
+    t.equal(timeoutFor('1s'), 500)
+    t.equal(timeoutFor('1ms'), 1, 'a 1ms interval still gets a timeout that can be met')
+  },
+)
