@@ -2,6 +2,7 @@ import { dirname, resolve } from 'node:path'
 /** Turns the schema's output into the defaulted, immutable Config the proxy runs on. Pure. */
 import {
   type Config,
+  DEFAULT_ADMIN_LISTEN,
   DEFAULT_HEALTH_CHECK,
   DEFAULT_HTTP_PORT,
   DEFAULT_PASSIVE,
@@ -82,7 +83,7 @@ export function buildConfig(source: string, raw: RawConfig): Config {
       raw.admin === false
         ? null
         : {
-            listen: raw.admin?.listen ?? { host: '127.0.0.1', port: 9901 },
+            listen: raw.admin?.listen ?? { ...DEFAULT_ADMIN_LISTEN },
             token: raw.admin?.token,
             allowRemote: raw.admin?.allowRemote ?? false,
           },

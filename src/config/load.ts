@@ -58,7 +58,8 @@ export function parseConfig(text: string, file: string, env: Env): LoadResult {
     return { ok: false, error: new ConfigError(file, issues) }
   }
   const parsed = ConfigSchema.safeParse(data, { reportInput: true })
-  const found = [...(parsed.success ? [] : fromZod(parsed.error)), ...checkSemantics(data)]
+  const position = (path: ConfigIssue['path']) => locate(doc, lines, { path, message: '' })
+  const found = [...(parsed.success ? [] : fromZod(parsed.error)), ...checkSemantics(data, position)]
   for (const issue of found) issues.push(locate(doc, lines, issue))
   if (issues.length > 0 || !parsed.success) {
     issues.sort((a, b) => (a.line ?? 0) - (b.line ?? 0) || (a.col ?? 0) - (b.col ?? 0))

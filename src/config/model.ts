@@ -128,4 +128,5 @@ export const DEFAULT_HEALTH_CHECK: HealthCheckDef = {
 }
 export const DEFAULT_PASSIVE: PassiveDef = { failures: 3, ejectFor: 30_000, on5xx: false }
 export const DEFAULT_HTTP_PORT = 80
+export const DEFAULT_ADMIN_LISTEN: ListenAddress = { host: '127.0.0.1', port: 9901 }
 export const DEFAULT_REDIRECT_CODE = 308

@@ -4,6 +4,7 @@
  */
 import { formatDuration, parseDuration } from './duration.js'
 import type { ConfigIssue, IssuePath } from './issues.js'
+import { checkListeners, type Position } from './listeners.js'
 import { DEFAULT_HEALTH_CHECK } from './model.js'
 import { didYouMean } from './suggest.js'
 import { formatHostPattern, parseHostPattern, parsePathPrefix } from './values.js'
@@ -13,9 +14,11 @@ const isRecord = (v: unknown): v is Record<string, unknown> =>
 const UPSTREAM_NAME = /^[A-Za-z0-9][A-Za-z0-9._-]*$/
 const ACTIONS = ['upstream', 'to', 'redirect'] as const
 
-export function checkSemantics(raw: unknown): ConfigIssue[] {
+/** `position` tells where a path is written (for reporting the later of two clashing listeners). */
+export function checkSemantics(raw: unknown, position?: Position): ConfigIssue[] {
   const issues: ConfigIssue[] = []
   if (!isRecord(raw)) return issues
+  issues.push(...checkListeners(raw, position))
   const upstreams = isRecord(raw.upstreams) ? Object.keys(raw.upstreams) : []
   for (const name of upstreams) {
     const u = (raw.upstreams as Record<string, unknown>)[name]

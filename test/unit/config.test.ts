@@ -323,3 +323,83 @@ t.test(
     t.equal(timeoutFor('1ms'), 1, 'a 1ms interval still gets a timeout that can be met')
   },
 )
+
+t.test('two listeners on one address are refused at the later one, naming both', async (t) => {
+  const routes = 'routes:\n  - to: 3000\n'
+  t.same(problems(`listen:\n  http: "127.0.0.1:8080"\nadmin:\n  listen: "127.0.0.1:8080"\n${routes}`), [
+    'routes.yaml:4:11 admin.listen: 127.0.0.1:8080 is also listen.http; two listeners cannot share one address',
+  ])
+  t.same(problems(`listen:\n  http: 8443\n  https: 8443\n${routes}`), [
+    'routes.yaml:3:10 listen.https: port 8443 on every address is also listen.http; two listeners cannot share one address',
+  ])
+  t.same(
+    problems(
+      `listen:\n  http: 8080\n  https: "127.0.0.1:8443"\nadmin: { listen: "127.0.0.1:8443" }\n${routes}`,
+    ),
+    [
+      'routes.yaml:4:18 admin.listen: 127.0.0.1:8443 is also listen.https; two listeners cannot share one address',
+    ],
+  )
+  t.same(
+    problems(`admin: { listen: "127.0.0.1:8080" }\nlisten: { http: 8080 }\n${routes}`),
+    [
+      'routes.yaml:2:17 listen.http: port 8080 on every address overlaps admin.listen (127.0.0.1:8080); two listeners cannot share one address',
+    ],
+    'reported where the later one is written; a port alone means every address',
+  )
+  t.same(problems(`listen: { http: "0.0.0.0:8080" }\nadmin: { listen: "127.0.0.1:8080" }\n${routes}`), [
+    'routes.yaml:2:18 admin.listen: 127.0.0.1:8080 overlaps listen.http (0.0.0.0:8080, every IPv4 address); two listeners cannot share one address',
+  ])
+  t.same(problems(`listen: { http: "[::]:8080" }\nadmin: { listen: "[::1]:8080" }\n${routes}`), [
+    'routes.yaml:2:18 admin.listen: [::1]:8080 overlaps listen.http ([::]:8080, every address); two listeners cannot share one address',
+  ])
+  t.same(problems(`listen: { http: "localhost:8080", https: "localhost:8080" }\n${routes}`), [
+    'routes.yaml:1:42 listen.https: localhost:8080 is also listen.http; two listeners cannot share one address',
+  ])
+  t.same(problems(`listen: { http: 8080 }\nadmin: { listen: "localhost:8080" }\n${routes}`), [
+    'routes.yaml:2:18 admin.listen: localhost:8080 overlaps listen.http (port 8080 on every address); two listeners cannot share one address',
+  ])
+  t.same(
+    problems(`listen: { http: 8080, https: 8080 }\nadmin: { listen: 8080, allowRemote: true }\n${routes}`),
+    [
+      'routes.yaml:1:30 listen.https: port 8080 on every address is also listen.http; two listeners cannot share one address',
+      'routes.yaml:2:18 admin.listen: port 8080 on every address is also listen.http; two listeners cannot share one address',
+    ],
+    'three on one address: each later one once',
+  )
+  // Different specific addresses on one port, other ports, port 0, and names that may resolve elsewhere are fine.
+  for (const ok of [
+    `listen: { http: "127.0.0.1:8080" }\nadmin: { listen: "127.0.0.2:8080" }\n`,
+    `listen: { http: "127.0.0.1:8080" }\nadmin: { listen: "[::1]:8080" }\n`,
+    `listen: { http: "0.0.0.0:8080" }\nadmin: { listen: "[::1]:8080" }\n`,
+    `listen: { http: "127.0.0.1:0", https: "127.0.0.1:0" }\nadmin: { listen: "127.0.0.1:0" }\n`,
+    `listen: { http: "localhost:8080" }\nadmin: { listen: "127.0.0.1:8080" }\n`,
+    `listen: { http: 8080, https: false }\nadmin: false\n`,
+    `listen: { http: false, https: 80 }\n`,
+  ])
+    t.same(problems(`${ok}${routes}`), [], ok)
+})
+
+t.test("a listener on the admin API's default address says so and how to move either", async (t) => {
+  const routes = 'routes:\n  - to: 3000\n'
+  const fix = 'set admin.listen to another address, or admin: false to turn the admin API off'
+  t.same(problems(`listen:\n  http: 9901\n${routes}`), [
+    `routes.yaml:2:9 listen.http: port 9901 on every address overlaps 127.0.0.1:9901, the admin API's default address; two listeners cannot share one address: ${fix}`,
+  ])
+  t.same(problems(`listen:\n  https: "127.0.0.1:9901"\nadmin: { token: "0123456789abcdef" }\n${routes}`), [
+    `routes.yaml:2:10 listen.https: 127.0.0.1:9901 is the admin API's default address; two listeners cannot share one address: ${fix}`,
+  ])
+  t.same(problems(`listen:\n  http: 9901\nadmin: false\n${routes}`), [])
+  t.same(problems(`listen:\n  http: 9901\nadmin: { listen: "127.0.0.1:9902" }\n${routes}`), [])
+  t.same(problems(`listen:\n  http: "127.0.0.2:9901"\n${routes}`), [], 'another loopback address')
+})
+
+t.test("a listener on listen.http's default port 80 says so", async (t) => {
+  const routes = 'routes:\n  - to: 3000\n'
+  t.same(problems(`listen:\n  https: 80\n${routes}`), [
+    "routes.yaml:2:10 listen.https: port 80 on every address is also listen.http's default; two listeners cannot share one address: set listen.http to another port, or listen.http: false",
+  ])
+  t.same(problems(`admin:\n  listen: "127.0.0.1:80"\n${routes}`), [
+    "routes.yaml:2:11 admin.listen: 127.0.0.1:80 overlaps listen.http's default (port 80 on every address); two listeners cannot share one address: set listen.http to another port, or listen.http: false",
+  ])
+})
