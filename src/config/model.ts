@@ -72,6 +72,8 @@ export interface ServerTimeouts {
   keepAlive: number
   /** Grace period for requests in flight on SIGTERM/SIGINT. */
   shutdown: number
+  /** Time a client has to complete the TLS handshake on the HTTPS listener; always more than 0. */
+  tlsHandshake: number
 }
 
 export interface CertificateFiles {
@@ -116,6 +118,7 @@ export const DEFAULT_SERVER_TIMEOUTS: ServerTimeouts = {
   clientBody: 30_000,
   keepAlive: 75_000,
   shutdown: 10_000,
+  tlsHandshake: 10_000,
 }
 export const DEFAULT_HEALTH_CHECK: HealthCheckDef = {
   kind: 'tcp',

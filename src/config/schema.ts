@@ -37,6 +37,15 @@ export const Duration = parsedBy(durationText, (text) => {
     : { ok: true, value: ms }
 }).describe('A duration: a number with a unit, ms, s, m, h or d ("500ms", "5s", "2m", "180d").')
 
+/** A duration that must be more than 0; `zero` says why, for the person who wrote 0. */
+const positiveDuration = (zero: (text: string) => string) =>
+  parsedBy(durationText, (text) => {
+    const ms = parseDuration(text)
+    if (ms === undefined)
+      return { ok: false, error: `invalid duration "${text}": write a number with a unit: 500ms, 5s, 2m, 1h` }
+    return ms === 0 ? { ok: false, error: zero(text) } : { ok: true, value: ms }
+  }).describe('A duration more than 0: a number with a unit, ms, s, m, h or d ("500ms", "5s", "2m").')
+
 const portOrText = z.union([z.number(), z.string()], {
   error: 'expected a port number or a "host:port" string',
 })
@@ -246,6 +255,13 @@ const ServerTimeouts = z
     shutdown: Duration.optional().describe(
       'On SIGTERM/SIGINT, how long requests in flight may take to finish before connections are cut. Default 10s.',
     ),
+    tlsHandshake: positiveDuration(
+      (text) => `${text} would leave TLS handshakes without a limit; write a positive duration such as "10s"`,
+    )
+      .optional()
+      .describe(
+        'Time a client has to complete the TLS handshake on listen.https; a connection still handshaking then is closed. More than 0. Default 10s.',
+      ),
   })
   .describe('Timeouts on the client side.')
 

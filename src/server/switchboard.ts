@@ -129,7 +129,10 @@ export class Switchboard {
         this.logger.error({ err: { message: (err as Error).message } }, `listen.${name} could not be changed`)
       }
     }
-    for (const front of [this.http, this.https]) if (front) applyTimeouts(front.server, config.timeouts)
+    const handshake = before.timeouts.tlsHandshake !== config.timeouts.tlsHandshake
+    for (const front of [this.http, this.https])
+      if (front && !applyTimeouts(front.server, config.timeouts) && handshake)
+        notApplied.push('timeouts.tlsHandshake')
     if (!same(before.admin, config.admin)) notApplied.push('admin')
     return notApplied
   }
@@ -159,6 +162,7 @@ export class Switchboard {
         // always the current provider, so reloaded certificates apply to new handshakes
         SNICallback: (servername, cb) => (this.tls ?? tls).serverOptions().SNICallback(servername, cb),
         allowHTTP1: true,
+        handshakeTimeout: config.timeouts.tlsHandshake,
       })
       applyTimeouts(server, config.timeouts)
       return new Front('https', server, this.deps('https'), this.tunnels, this.logger)

@@ -166,7 +166,13 @@ routes:
     {},
   )
   if (!r.ok) throw new Error(r.error.message)
-  t.same(r.config.timeouts, { clientHeader: 2000, clientBody: 90000, keepAlive: 500, shutdown: 10000 })
+  t.same(r.config.timeouts, {
+    clientHeader: 2000,
+    clientBody: 90000,
+    keepAlive: 500,
+    shutdown: 10000,
+    tlsHandshake: 10000,
+  })
   t.equal(r.config.limits.maxRequestBody, 10 * 1024 * 1024)
   t.equal(r.config.upstreams.get('u')?.timeouts.idle, 3_600_000)
   t.equal(r.config.trustedProxies.length, 2)
@@ -401,5 +407,17 @@ t.test("a listener on listen.http's default port 80 says so", async (t) => {
   ])
   t.same(problems(`admin:\n  listen: "127.0.0.1:80"\n${routes}`), [
     "routes.yaml:2:11 admin.listen: 127.0.0.1:80 overlaps listen.http's default (port 80 on every address); two listeners cannot share one address: set listen.http to another port, or listen.http: false",
+  ])
+})
+
+t.test('timeouts.tlsHandshake: a duration, 10s by default, never 0', async (t) => {
+  const r = parseConfig('timeouts: { tlsHandshake: 300ms }\nroutes: [ { to: 1 } ]\n', 'routes.yaml', {})
+  if (!r.ok) throw new Error(r.error.message)
+  t.equal(r.config.timeouts.tlsHandshake, 300)
+  t.same(problems('timeouts: { tlsHandshake: 0s }\nroutes: [ { to: 1 } ]\n'), [
+    'routes.yaml:1:27 timeouts.tlsHandshake: 0s would leave TLS handshakes without a limit; write a positive duration such as "10s"',
+  ])
+  t.same(problems('timeouts: { tlsHandshake: 10 }\nroutes: [ { to: 1 } ]\n'), [
+    'routes.yaml:1:27 timeouts.tlsHandshake: expected a duration such as "500ms", "5s" or "2m", got number 10',
   ])
 })
