@@ -61,16 +61,19 @@ function keyOfLine(text: string, offset: number): string | undefined {
   return /^[ \t]*(?:-[ \t]+)*([^\s#:"'{}[\],&*!|>%@`-][^:#]*?)[ \t]*:(?:[ \t]|$)/.exec(line)?.[1]
 }
 
-/** `host:app.localhost`: a plain key directly followed by its value, without the space YAML needs after ":". */
+/**
+ * `host:app.localhost` at the start of a line (after its indentation and any "- "): a key directly followed by its
+ * value, without the space YAML needs after ":". A value such as `to: http://my-app:3000` is never taken for one.
+ */
 function missingSpace(text: string, offset: number): ExplainedError | undefined {
   const start = lineStart(text, offset)
-  const line = text.slice(start, lineEnd(text, offset))
-  const m = /(^|[\s{[,-])([A-Za-z_$][\w$.-]*):(?![\s/:])(\S+)/.exec(line.slice(offset - start))
+  if (!/^[ \t]*(?:-[ \t]+)*$/.test(text.slice(start, offset))) return undefined
+  const m = /^([A-Za-z_$][\w$.-]*):(?![\s/:])(\S+)/.exec(text.slice(offset, lineEnd(text, offset)))
   if (!m) return undefined
-  const [, before = '', key = ''] = m
-  const value = withoutFlowEnd(m[3] as string)
+  const key = m[1] as string
+  const value = withoutFlowEnd(m[2] as string)
   return {
-    offset: offset + m.index + before.length + key.length,
+    offset: offset + key.length,
     message: `${PREFIX}a space is missing after ":" in "${key}:${value}" (write "${key}: ${value}")`,
   }
 }

@@ -34,6 +34,16 @@ t.test('wrong indentation points at the line to edit, not the line above', async
       `after-comment.yaml:5:6 YAML syntax error: wrong indentation: "to:" does not line up with the keys above it; ${INDENT}`,
     ],
   )
+  t.same(
+    await check(
+      'under-url',
+      'routes:\n  - host: app.localhost\n    to: http://my-app:3000\n      path: /x\n',
+    ),
+    [
+      `under-url.yaml:4:7 YAML syntax error: wrong indentation: "path:" is indented more than "to:" on line 3; ${INDENT}`,
+    ],
+    'a value with a colon is not taken for a missing space',
+  )
   t.same(await check('shallower', 'routes:\n  - host: app.localhost\n   to: 3000\n'), [
     `shallower.yaml:3:4 YAML syntax error: wrong indentation: "to:" does not line up with the keys above it; ${INDENT}`,
   ])
