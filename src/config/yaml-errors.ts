@@ -107,6 +107,8 @@ function lineNumber(text: string, offset: number): number {
 }
 
 const MAP_INDENT = 'keys of one map start at the same column'
+const TAB = `${PREFIX}a tab is used for indentation; YAML indents with spaces only`
+const LIST_INDENT = `${PREFIX}wrong indentation: this "- " item does not line up with the items above it; items of one list start at the same column`
 
 /** A line whose key is not lined up with the keys of its map. */
 function misalignedKey(text: string, at: number): ExplainedError {
@@ -157,28 +159,15 @@ export function explainYamlError(text: string, error: YamlError): ExplainedError
   const tab = tabInIndent(text, start)
   switch (error.code) {
     case 'TAB_AS_INDENT':
-      return {
-        offset: tab ?? start,
-        message: `${PREFIX}a tab is used for indentation; YAML indents with spaces only`,
-      }
+      return { offset: tab ?? start, message: TAB }
     case 'BAD_INDENT':
-      if (tab !== undefined)
-        return {
-          offset: tab,
-          message: `${PREFIX}a tab is used for indentation; YAML indents with spaces only`,
-        }
+      if (tab !== undefined) return { offset: tab, message: TAB }
       if (/sequence/i.test(error.message))
-        return {
-          offset: firstCharOfLine(text, start),
-          message: `${PREFIX}wrong indentation: this "- " item does not line up with the items above it; items of one list start at the same column`,
-        }
+        return { offset: firstCharOfLine(text, start), message: LIST_INDENT }
       return misalignedKey(text, start)
     case 'BLOCK_AS_IMPLICIT_KEY':
       if (/sequence/i.test(error.message))
-        return {
-          offset: firstCharOfLine(text, start),
-          message: `${PREFIX}wrong indentation: this "- " item does not line up with the items above it; items of one list start at the same column`,
-        }
+        return { offset: firstCharOfLine(text, start), message: LIST_INDENT }
       return missingSpace(text, start) ?? indentedUnderValue(text, start, nextKeyColon(text, start))
     case 'MULTILINE_IMPLICIT_KEY': {
       const colon = text[end] === ':' ? end : nextKeyColon(text, start)
@@ -191,7 +180,7 @@ export function explainYamlError(text: string, error: YamlError): ExplainedError
         return (
           missingSpace(text, start) ?? {
             offset: start,
-            message: `${PREFIX}"${key}" is not "key: value" (a ":" and a space are missing) nor a list item "- ${key}"`,
+            message: `${PREFIX}"${key}" needs a ":" and a space after its key ("${key}: value"), or "- " in front if it is a list item`,
           }
         )
       }

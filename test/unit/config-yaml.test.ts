@@ -130,6 +130,9 @@ t.test('other syntax errors keep the parser text and position', async (t) => {
   t.same(await check('dup', 'routes:\n  - to: 1\nroutes:\n  - to: 2\n'), [
     'dup.yaml:3:1 YAML syntax error: Map keys must be unique',
   ])
+  t.same(await check('bare', 'listen:\n  http: 8080\n  https\nroutes:\n  - to: 3000\n'), [
+    'bare.yaml:3:3 YAML syntax error: "https" needs a ":" and a space after its key ("https: value"), or "- " in front if it is a list item',
+  ])
   t.same(await check('same-line', 'routes:\n  - host: a.localhost to: 3000\n'), [
     'same-line.yaml:2:23 YAML syntax error: a key cannot follow a value on the same line: put "to:" on a line of its own',
   ])
