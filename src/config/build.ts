@@ -119,8 +119,9 @@ function healthCheck(raw: RawUpstream['healthCheck']): HealthCheckDef | null {
     ...given,
     kind: given.path === undefined ? ('tcp' as const) : ('http' as const),
   }
-  // An interval shorter than the default timeout gets a timeout of half the interval, so probes keep their rhythm.
+  // Without a written timeout: the default (2s), or half the interval when that is shorter, so a probe that hangs
+  // still leaves a pause before the next one (never 0ms, which would fail every probe).
   if (given.timeout === undefined)
-    merged.timeout = Math.min(DEFAULT_HEALTH_CHECK.timeout, Math.floor(merged.interval / 2))
+    merged.timeout = Math.max(1, Math.min(DEFAULT_HEALTH_CHECK.timeout, Math.floor(merged.interval / 2)))
   return merged
 }

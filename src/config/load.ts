@@ -13,6 +13,7 @@ import type { Config } from './model.js'
 import { ConfigSchema } from './schema.js'
 import { checkSemantics } from './semantics.js'
 import { substituteDocument } from './substitute.js'
+import { explainYamlErrors } from './yaml-errors.js'
 import { fromZod } from './zod-issues.js'
 
 export type LoadResult = { ok: true; config: Config; warnings?: string[] } | { ok: false; error: ConfigError }
@@ -21,10 +22,9 @@ export function parseConfig(text: string, file: string, env: Env): LoadResult {
   const lines = new LineCounter()
   const doc = parseDocument(text, { lineCounter: lines, prettyErrors: false, uniqueKeys: true })
   if (doc.errors.length > 0) {
-    const issues: ConfigIssue[] = doc.errors.map((e) => {
-      const pos = lines.linePos(e.pos[0])
-      const message = e.message.split('\n')[0]?.replace(/ at line \d+, column \d+:?$/, '') ?? 'syntax error'
-      return { path: [], message: `YAML syntax error: ${message}`, line: pos.line, col: pos.col }
+    const issues: ConfigIssue[] = explainYamlErrors(text, doc.errors).map((e) => {
+      const pos = lines.linePos(e.offset)
+      return { path: [], message: e.message, line: pos.line, col: pos.col }
     })
     return { ok: false, error: new ConfigError(file, issues) }
   }
@@ -58,7 +58,8 @@ export function parseConfig(text: string, file: string, env: Env): LoadResult {
     return { ok: false, error: new ConfigError(file, issues) }
   }
   const parsed = ConfigSchema.safeParse(data, { reportInput: true })
-  const found = [...(parsed.success ? [] : fromZod(parsed.error)), ...checkSemantics(data)]
+  const position = (path: ConfigIssue['path']) => locate(doc, lines, { path, message: '' })
+  const found = [...(parsed.success ? [] : fromZod(parsed.error)), ...checkSemantics(data, position)]
   for (const issue of found) issues.push(locate(doc, lines, issue))
   if (issues.length > 0 || !parsed.success) {
     issues.sort((a, b) => (a.line ?? 0) - (b.line ?? 0) || (a.col ?? 0) - (b.col ?? 0))

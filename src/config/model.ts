@@ -71,6 +71,8 @@ export interface ServerTimeouts {
   keepAlive: number
   /** Grace period for requests in flight on SIGTERM/SIGINT. */
   shutdown: number
+  /** Time a client has to complete the TLS handshake on the HTTPS listener; always more than 0. */
+  tlsHandshake: number
 }
 
 export interface CertificateFiles {
@@ -115,6 +117,7 @@ export const DEFAULT_SERVER_TIMEOUTS: ServerTimeouts = {
   clientBody: 30_000,
   keepAlive: 75_000,
   shutdown: 10_000,
+  tlsHandshake: 10_000,
 }
 export const DEFAULT_HEALTH_CHECK: HealthCheckDef = {
   kind: 'tcp',
@@ -128,7 +131,7 @@ export const DEFAULT_HEALTH_CHECK: HealthCheckDef = {
 export const DEFAULT_PASSIVE: PassiveDef = { failures: 3, ejectFor: 30_000, on5xx: false }
 export const DEFAULT_HTTP_PORT = 80
 /** Where the admin API listens unless admin.listen says otherwise. */
-export const DEFAULT_ADMIN_LISTEN = { host: '127.0.0.1', port: 9901 } as const
+export const DEFAULT_ADMIN_LISTEN: ListenAddress = { host: '127.0.0.1', port: 9901 }
 export const DEFAULT_REDIRECT_CODE = 308
 
 export type BalancePolicy = 'round-robin' | 'least-connections' | 'random' | 'ip-hash'

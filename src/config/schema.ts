@@ -37,6 +37,15 @@ export const Duration = parsedBy(durationText, (text) => {
     : { ok: true, value: ms }
 }).describe('A duration: a number with a unit, ms, s, m, h or d ("500ms", "5s", "2m", "180d").')
 
+/** A duration that must be more than 0; `zero` says why, for the person who wrote 0. */
+const positiveDuration = (zero: (text: string) => string) =>
+  parsedBy(durationText, (text) => {
+    const ms = parseDuration(text)
+    if (ms === undefined)
+      return { ok: false, error: `invalid duration "${text}": write a number with a unit: 500ms, 5s, 2m, 1h` }
+    return ms === 0 ? { ok: false, error: zero(text) } : { ok: true, value: ms }
+  }).describe('A duration more than 0: a number with a unit, ms, s, m, h or d ("500ms", "5s", "2m").')
+
 const portOrText = z.union([z.number(), z.string()], {
   error: 'expected a port number or a "host:port" string',
 })
@@ -103,8 +112,10 @@ export const HealthCheckSchema = z
       .describe(
         'With a path: an HTTP GET to each target. Without (default): a TCP connect, which a dev server never notices.',
       ),
-    interval: Duration.optional().describe('Time between probes of one target. Default 5s.'),
-    timeout: Duration.optional().describe('A probe that takes longer fails. Default 2s.'),
+    interval: Duration.optional().describe('Time between probes of one target, more than 0. Default 5s.'),
+    timeout: Duration.optional().describe(
+      'A probe that takes longer fails; at most the interval. Default 2s, or half the interval when that is shorter.',
+    ),
     expectStatus: ExpectStatus.optional(),
     rise: positive('passes')
       .optional()
@@ -244,6 +255,13 @@ const ServerTimeouts = z
     shutdown: Duration.optional().describe(
       'On SIGTERM/SIGINT, how long requests in flight may take to finish before connections are cut. Default 10s.',
     ),
+    tlsHandshake: positiveDuration(
+      (text) => `${text} would leave TLS handshakes without a limit; write a positive duration such as "10s"`,
+    )
+      .optional()
+      .describe(
+        'Time a client has to complete the TLS handshake on listen.https; a connection still handshaking then is closed. More than 0. Default 10s.',
+      ),
   })
   .describe('Timeouts on the client side.')
 

@@ -2,8 +2,10 @@
  * Cross-reference checks that a per-field schema cannot express. They run on the raw document (after env
  * substitution) so they report alongside schema errors, and they are defensive about wrong types.
  */
-import { parseDuration } from './duration.js'
-import type { ConfigIssue } from './issues.js'
+import { formatDuration, parseDuration } from './duration.js'
+import type { ConfigIssue, IssuePath } from './issues.js'
+import { checkListeners, type Position } from './listeners.js'
+import { DEFAULT_HEALTH_CHECK } from './model.js'
 import { didYouMean } from './suggest.js'
 import { formatHostPattern, parseHostPattern, parsePathPrefix } from './values.js'
 
@@ -12,23 +14,16 @@ const isRecord = (v: unknown): v is Record<string, unknown> =>
 const UPSTREAM_NAME = /^[A-Za-z0-9][A-Za-z0-9._-]*$/
 const ACTIONS = ['upstream', 'to', 'redirect'] as const
 
-export function checkSemantics(raw: unknown): ConfigIssue[] {
+/** `position` tells where a path is written (for reporting the later of two clashing listeners). */
+export function checkSemantics(raw: unknown, position?: Position): ConfigIssue[] {
   const issues: ConfigIssue[] = []
   if (!isRecord(raw)) return issues
+  issues.push(...checkListeners(raw, position))
   const upstreams = isRecord(raw.upstreams) ? Object.keys(raw.upstreams) : []
   for (const name of upstreams) {
     const u = (raw.upstreams as Record<string, unknown>)[name]
     const hc = isRecord(u) && isRecord(u.healthCheck) ? u.healthCheck : undefined
-    if (hc && typeof hc.timeout === 'string' && typeof hc.interval === 'string') {
-      const timeout = parseDuration(hc.timeout)
-      const interval = parseDuration(hc.interval)
-      if (timeout !== undefined && interval !== undefined && timeout >= interval) {
-        issues.push({
-          path: ['upstreams', name, 'healthCheck', 'timeout'],
-          message: `a probe timeout (${hc.timeout}) must be shorter than the interval (${hc.interval})`,
-        })
-      }
-    }
+    if (hc) issues.push(...checkProbeTiming(['upstreams', name, 'healthCheck'], hc))
     if (!UPSTREAM_NAME.test(name)) {
       issues.push({
         path: ['upstreams', name],
@@ -100,6 +95,38 @@ export function checkSemantics(raw: unknown): ConfigIssue[] {
       }
     }
   })
+  return issues
+}
+
+/**
+ * A probe timeout may equal the interval (Docker's own HEALTHCHECK defaults are 30s and 30s): probes of one target
+ * run one after another, so they never overlap. A longer timeout is refused: a probe could still be running when the
+ * next one is due. A zero interval would probe in a busy loop, a zero timeout would fail every probe.
+ */
+function checkProbeTiming(at: IssuePath, hc: Record<string, unknown>): ConfigIssue[] {
+  const issues: ConfigIssue[] = []
+  const interval = typeof hc.interval === 'string' ? parseDuration(hc.interval) : undefined
+  const timeout = typeof hc.timeout === 'string' ? parseDuration(hc.timeout) : undefined
+  if (interval === 0)
+    issues.push({
+      path: [...at, 'interval'],
+      message: `an interval of ${hc.interval} would probe without a pause; write a positive duration such as "5s"`,
+    })
+  if (timeout === 0)
+    issues.push({
+      path: [...at, 'timeout'],
+      message: `a probe timeout of ${hc.timeout} would fail every probe; write a positive duration such as "2s"`,
+    })
+  if (timeout === undefined || interval === 0) return issues
+  if (hc.interval !== undefined && interval === undefined) return issues // an invalid interval is reported by the schema
+  const effective = interval ?? DEFAULT_HEALTH_CHECK.interval
+  if (timeout > effective) {
+    const shown = interval === undefined ? `${formatDuration(effective)}, the default` : String(hc.interval)
+    issues.push({
+      path: [...at, 'timeout'],
+      message: `a probe timeout (${hc.timeout}) longer than the interval (${shown}) is refused: a probe could still be running when the next one is due`,
+    })
+  }
   return issues
 }
 

@@ -53,6 +53,17 @@ function unwrap(schema: AnyDef): AnyDef[] {
   }
 }
 
+/**
+ * `to:3000` where a map is expected: YAML read it as the text "to:3000" because a space is missing after the
+ * colon. Only said when the part before the colon is a key that belongs here.
+ */
+function missingSpace(input: unknown, keys: readonly string[]): string | undefined {
+  if (typeof input !== 'string') return undefined
+  const m = /^([A-Za-z_$][\w$-]*):(?![\s/:])(\S+)/.exec(input)
+  if (!m || !keys.includes(m[1] as string)) return undefined
+  return `; a space is missing after ":" (write "${m[1]}: ${m[2]}")`
+}
+
 export function fromZod(error: z.ZodError): ConfigIssue[] {
   return convert(error.issues, [])
 }
@@ -82,7 +93,7 @@ function convert(issues: readonly Issue[], prefix: (string | number)[]): ConfigI
       case 'unrecognized_keys': {
         const allowed = knownKeys(path)
         for (const key of issue.keys) {
-          const hint = didYouMean(key, allowed)
+          const hint = missingSpace(key, allowed) ?? didYouMean(key, allowed)
           out.push({
             path: [...path, key],
             atKey: true,
@@ -97,14 +108,19 @@ function convert(issues: readonly Issue[], prefix: (string | number)[]): ConfigI
         if (input === undefined) {
           out.push({ path, message: `missing required key "${String(path[path.length - 1])}"` })
         } else {
-          out.push({ path, message: `${custom ?? `expected ${issue.expected}`}, got ${describe(input)}` })
+          const hint = issue.expected === 'object' ? (missingSpace(input, knownKeys(path)) ?? '') : ''
+          out.push({
+            path,
+            message: `${custom ?? `expected ${issue.expected}`}, got ${describe(input)}${hint}`,
+          })
         }
         break
       }
       case 'invalid_union': {
         const input = (issue as { input?: unknown }).input
         const msg = issue.message.startsWith('Invalid input') ? 'invalid value' : issue.message
-        out.push({ path, message: input === undefined ? msg : `${msg}, got ${describe(input)}` })
+        const hint = missingSpace(input, knownKeys(path)) ?? ''
+        out.push({ path, message: input === undefined ? msg : `${msg}, got ${describe(input)}${hint}` })
         break
       }
       case 'invalid_value': {

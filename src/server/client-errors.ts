@@ -20,7 +20,10 @@ export function parserProblem(code: string | undefined): ProxyProblem {
 }
 
 export function answerClientError(err: Error & { code?: string }, socket: Duplex): void {
-  if (err.code === 'ECONNRESET' || !socket.writable) {
+  // A TLS handshake that failed or timed out (the http2 secure server passes its tlsClientError here): there is no
+  // HTTP to answer with, and a write before the handshake would wait forever, holding the connection open.
+  const tls = err.code?.startsWith('ERR_TLS_') || err.code?.startsWith('ERR_SSL_')
+  if (tls || err.code === 'ECONNRESET' || !socket.writable) {
     socket.destroy()
     return
   }

@@ -8,6 +8,7 @@ import { createServer, type IncomingMessage, type Server, ServerResponse } from 
 import type { Http2SecureServer } from 'node:http2'
 import type { AddressInfo, Socket } from 'node:net'
 import type { Duplex } from 'node:stream'
+import { Server as TlsServer } from 'node:tls'
 import Fastify, { type FastifyInstance } from 'fastify'
 import type { ServerTimeouts } from '../config/model.js'
 import type { ListenAddress } from '../config/values.js'
@@ -23,12 +24,30 @@ import { bindError } from './listen-errors.js'
 
 type AnyServer = Server | Http2SecureServer
 
-/** Node's HTTP/1 timeouts, also honoured by an http2 secure server for its HTTP/1.1 connections. */
-export function applyTimeouts(server: AnyServer, t: ServerTimeouts): void {
+/**
+ * Node's HTTP/1 timeouts, also honoured by an http2 secure server for its HTTP/1.1 connections, and on a TLS server
+ * the handshake timeout. New connections get them. False when the handshake timeout could not be set.
+ */
+export function applyTimeouts(server: AnyServer, t: ServerTimeouts): boolean {
   const s = server as unknown as Record<string, number>
   s.headersTimeout = t.clientHeader
   s.requestTimeout = 0
   s.keepAliveTimeout = t.keepAlive
+  return server instanceof TlsServer ? setHandshakeTimeout(server, t.tlsHandshake) : true
+}
+
+/**
+ * Node (20, 22 and 24) keeps a TLS server's handshake timeout under a private symbol, read for each new connection;
+ * the public `handshakeTimeout` option only sets it at construction (and turns 0 into 120s), and a plain
+ * `server.handshakeTimeout` property is never read. So a reload sets that symbol. False when this Node has no such
+ * property: the change then needs a restart.
+ */
+export function setHandshakeTimeout(server: TlsServer, ms: number): boolean {
+  const s = server as unknown as Record<symbol, unknown>
+  const key = Object.getOwnPropertySymbols(server).find((k) => k.description === 'handshake-timeout')
+  if (key === undefined || typeof s[key] !== 'number') return false
+  s[key] = ms
+  return true
 }
 
 export function createHttpServer(t: ServerTimeouts): Server {

@@ -91,7 +91,10 @@ export class Listeners {
         this.logger.error({ err: { message: (err as Error).message } }, `listen.${name} could not be changed`)
       }
     }
-    for (const front of [this.http, this.https]) if (front) applyTimeouts(front.server, config.timeouts)
+    const handshake = before.timeouts.tlsHandshake !== config.timeouts.tlsHandshake
+    for (const front of [this.http, this.https])
+      if (front && !applyTimeouts(front.server, config.timeouts) && handshake)
+        notApplied.push('timeouts.tlsHandshake')
     return notApplied
   }
 
@@ -124,6 +127,7 @@ export class Listeners {
         // always the current provider, so reloaded certificates apply to new handshakes
         SNICallback: (servername, cb) => (this.tls ?? tls).serverOptions().SNICallback(servername, cb),
         allowHTTP1: true,
+        handshakeTimeout: config.timeouts.tlsHandshake,
       })
       applyTimeouts(server, config.timeouts)
       return new Front('https', server, this.deps('https'), this.tunnels, this.logger)

@@ -166,7 +166,13 @@ routes:
     {},
   )
   if (!r.ok) throw new Error(r.error.message)
-  t.same(r.config.timeouts, { clientHeader: 2000, clientBody: 90000, keepAlive: 500, shutdown: 10000 })
+  t.same(r.config.timeouts, {
+    clientHeader: 2000,
+    clientBody: 90000,
+    keepAlive: 500,
+    shutdown: 10000,
+    tlsHandshake: 10000,
+  })
   t.equal(r.config.limits.maxRequestBody, 10 * 1024 * 1024)
   t.equal(r.config.upstreams.get('u')?.timeouts.idle, 3_600_000)
   t.equal(r.config.trustedProxies.length, 2)
@@ -260,7 +266,7 @@ routes:
     'routes.yaml:3:55 upstreams.api.targets[1].wieght: unknown key "wieght" (did you mean "weight"?)',
     'routes.yaml:4:14 upstreams.api.balance: expected one of round-robin, least-connections, random, ip-hash, got the text "fastest"',
     'routes.yaml:5:26 upstreams.api.healthCheck.path: health check path "health" must start with "/"',
-    'routes.yaml:5:57 upstreams.api.healthCheck.timeout: a probe timeout (2s) must be shorter than the interval (1s)',
+    'routes.yaml:5:57 upstreams.api.healthCheck.timeout: a probe timeout (2s) longer than the interval (1s) is refused: a probe could still be running when the next one is due',
     'routes.yaml:5:75 upstreams.api.healthCheck.expectStatus: invalid status "200-99": write a code (200), a range ("200-399") or a list of them',
     'routes.yaml:5:91 upstreams.api.healthCheck.rise: passes must be at least 1',
     'routes.yaml:6:26 upstreams.api.passive.failures: failures must be at least 1',
@@ -282,4 +288,136 @@ t.test('admin: on by default on loopback; beyond loopback only with a token or a
   t.match(problems(`admin: { token: short }\n${base}`)[0], /at least 16 characters/)
   const off = parseConfig(`admin: false\n${base}`, 'routes.yaml', {})
   t.equal(off.ok && off.config.admin, null)
+})
+
+t.test(
+  'healthCheck: a timeout may equal the interval; only a longer one is refused, with the reason',
+  async (t) => {
+    const upstream = (hc: string) =>
+      `upstreams:\n  api:\n    targets: [8080]\n    healthCheck: ${hc}\nroutes:\n  - upstream: api\n`
+    // Docker's own HEALTHCHECK defaults: interval 30s, timeout 30s.
+    const docker = parseConfig(upstream('{ interval: 30s, timeout: 30s }'), 'routes.yaml', {})
+    if (!docker.ok) throw new Error(docker.error.message)
+    t.match(docker.config.upstreams.get('api')?.healthCheck, { interval: 30_000, timeout: 30_000 })
+    t.same(problems(upstream('{ interval: 30s, timeout: 31s }')), [
+      'routes.yaml:4:44 upstreams.api.healthCheck.timeout: a probe timeout (31s) longer than the interval (30s) is refused: a probe could still be running when the next one is due',
+    ])
+    t.same(
+      problems(upstream('{ timeout: 6s }')),
+      [
+        'routes.yaml:4:29 upstreams.api.healthCheck.timeout: a probe timeout (6s) longer than the interval (5s, the default) is refused: a probe could still be running when the next one is due',
+      ],
+      'the default interval counts too',
+    )
+    t.same(problems(upstream('{ timeout: 5s }')), [], 'equal to the default interval')
+    t.same(problems(upstream('{ interval: 0s }')), [
+      'routes.yaml:4:30 upstreams.api.healthCheck.interval: an interval of 0s would probe without a pause; write a positive duration such as "5s"',
+    ])
+    t.same(problems(upstream('{ timeout: 0ms }')), [
+      'routes.yaml:4:29 upstreams.api.healthCheck.timeout: a probe timeout of 0ms would fail every probe; write a positive duration such as "2s"',
+    ])
+    // Without a written timeout: 2s, or half the interval when that is shorter (never 0).
+    const timeoutFor = (interval: string) => {
+      const r = parseConfig(upstream(`{ interval: ${interval} }`), 'routes.yaml', {})
+      if (!r.ok) throw new Error(r.error.message)
+      return r.config.upstreams.get('api')?.healthCheck?.timeout
+    }
+    t.equal(timeoutFor('30s'), 2000)
+    t.equal(timeoutFor('4s'), 2000)
+    t.equal(timeoutFor('3s'), 1500)
+    t.equal(timeoutFor('1s'), 500)
+    t.equal(timeoutFor('1ms'), 1, 'a 1ms interval still gets a timeout that can be met')
+  },
+)
+
+t.test('two listeners on one address are refused at the later one, naming both', async (t) => {
+  const routes = 'routes:\n  - to: 3000\n'
+  t.same(problems(`listen:\n  http: "127.0.0.1:8080"\nadmin:\n  listen: "127.0.0.1:8080"\n${routes}`), [
+    'routes.yaml:4:11 admin.listen: 127.0.0.1:8080 is also listen.http; two listeners cannot share one address',
+  ])
+  t.same(problems(`listen:\n  http: 8443\n  https: 8443\n${routes}`), [
+    'routes.yaml:3:10 listen.https: port 8443 on every address is also listen.http; two listeners cannot share one address',
+  ])
+  t.same(
+    problems(
+      `listen:\n  http: 8080\n  https: "127.0.0.1:8443"\nadmin: { listen: "127.0.0.1:8443" }\n${routes}`,
+    ),
+    [
+      'routes.yaml:4:18 admin.listen: 127.0.0.1:8443 is also listen.https; two listeners cannot share one address',
+    ],
+  )
+  t.same(
+    problems(`admin: { listen: "127.0.0.1:8080" }\nlisten: { http: 8080 }\n${routes}`),
+    [
+      'routes.yaml:2:17 listen.http: port 8080 on every address overlaps admin.listen (127.0.0.1:8080); two listeners cannot share one address',
+    ],
+    'reported where the later one is written; a port alone means every address',
+  )
+  t.same(problems(`listen: { http: "0.0.0.0:8080" }\nadmin: { listen: "127.0.0.1:8080" }\n${routes}`), [
+    'routes.yaml:2:18 admin.listen: 127.0.0.1:8080 overlaps listen.http (0.0.0.0:8080, every IPv4 address); two listeners cannot share one address',
+  ])
+  t.same(problems(`listen: { http: "[::]:8080" }\nadmin: { listen: "[::1]:8080" }\n${routes}`), [
+    'routes.yaml:2:18 admin.listen: [::1]:8080 overlaps listen.http ([::]:8080, every address); two listeners cannot share one address',
+  ])
+  t.same(problems(`listen: { http: "localhost:8080", https: "localhost:8080" }\n${routes}`), [
+    'routes.yaml:1:42 listen.https: localhost:8080 is also listen.http; two listeners cannot share one address',
+  ])
+  t.same(problems(`listen: { http: 8080 }\nadmin: { listen: "localhost:8080" }\n${routes}`), [
+    'routes.yaml:2:18 admin.listen: localhost:8080 overlaps listen.http (port 8080 on every address); two listeners cannot share one address',
+  ])
+  t.same(
+    problems(`listen: { http: 8080, https: 8080 }\nadmin: { listen: 8080, allowRemote: true }\n${routes}`),
+    [
+      'routes.yaml:1:30 listen.https: port 8080 on every address is also listen.http; two listeners cannot share one address',
+      'routes.yaml:2:18 admin.listen: port 8080 on every address is also listen.http; two listeners cannot share one address',
+    ],
+    'three on one address: each later one once',
+  )
+  // Different specific addresses on one port, other ports, port 0, and names that may resolve elsewhere are fine.
+  for (const ok of [
+    `listen: { http: "127.0.0.1:8080" }\nadmin: { listen: "127.0.0.2:8080" }\n`,
+    `listen: { http: "127.0.0.1:8080" }\nadmin: { listen: "[::1]:8080" }\n`,
+    `listen: { http: "0.0.0.0:8080" }\nadmin: { listen: "[::1]:8080" }\n`,
+    `listen: { http: "127.0.0.1:0", https: "127.0.0.1:0" }\nadmin: { listen: "127.0.0.1:0" }\n`,
+    `listen: { http: "localhost:8080" }\nadmin: { listen: "127.0.0.1:8080" }\n`,
+    `listen: { http: 8080, https: false }\nadmin: false\n`,
+    `listen: { http: false, https: 80 }\n`,
+  ])
+    t.same(problems(`${ok}${routes}`), [], ok)
+})
+
+t.test("a listener on the admin API's default address says so and how to move either", async (t) => {
+  const routes = 'routes:\n  - to: 3000\n'
+  const fix = 'set admin.listen to another address, or admin: false to turn the admin API off'
+  t.same(problems(`listen:\n  http: 9901\n${routes}`), [
+    `routes.yaml:2:9 listen.http: port 9901 on every address overlaps 127.0.0.1:9901, the admin API's default address; two listeners cannot share one address: ${fix}`,
+  ])
+  t.same(problems(`listen:\n  https: "127.0.0.1:9901"\nadmin: { token: "0123456789abcdef" }\n${routes}`), [
+    `routes.yaml:2:10 listen.https: 127.0.0.1:9901 is the admin API's default address; two listeners cannot share one address: ${fix}`,
+  ])
+  t.same(problems(`listen:\n  http: 9901\nadmin: false\n${routes}`), [])
+  t.same(problems(`listen:\n  http: 9901\nadmin: { listen: "127.0.0.1:9902" }\n${routes}`), [])
+  t.same(problems(`listen:\n  http: "127.0.0.2:9901"\n${routes}`), [], 'another loopback address')
+})
+
+t.test("a listener on listen.http's default port 80 says so", async (t) => {
+  const routes = 'routes:\n  - to: 3000\n'
+  t.same(problems(`listen:\n  https: 80\n${routes}`), [
+    "routes.yaml:2:10 listen.https: port 80 on every address is also listen.http's default; two listeners cannot share one address: set listen.http to another port, or listen.http: false",
+  ])
+  t.same(problems(`admin:\n  listen: "127.0.0.1:80"\n${routes}`), [
+    "routes.yaml:2:11 admin.listen: 127.0.0.1:80 overlaps listen.http's default (port 80 on every address); two listeners cannot share one address: set listen.http to another port, or listen.http: false",
+  ])
+})
+
+t.test('timeouts.tlsHandshake: a duration, 10s by default, never 0', async (t) => {
+  const r = parseConfig('timeouts: { tlsHandshake: 300ms }\nroutes: [ { to: 1 } ]\n', 'routes.yaml', {})
+  if (!r.ok) throw new Error(r.error.message)
+  t.equal(r.config.timeouts.tlsHandshake, 300)
+  t.same(problems('timeouts: { tlsHandshake: 0s }\nroutes: [ { to: 1 } ]\n'), [
+    'routes.yaml:1:27 timeouts.tlsHandshake: 0s would leave TLS handshakes without a limit; write a positive duration such as "10s"',
+  ])
+  t.same(problems('timeouts: { tlsHandshake: 10 }\nroutes: [ { to: 1 } ]\n'), [
+    'routes.yaml:1:27 timeouts.tlsHandshake: expected a duration such as "500ms", "5s" or "2m", got number 10',
+  ])
 })

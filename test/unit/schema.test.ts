@@ -220,7 +220,13 @@ t.test('an editor-ready draft 2020-12 schema that mirrors ConfigSchema', async (
   >
   t.same(Object.keys(upstreamTimeouts).sort(), ['connect', 'idle', 'response'])
   const serverTimeouts = props.timeouts?.properties as Record<string, Schema>
-  t.same(Object.keys(serverTimeouts).sort(), ['clientBody', 'clientHeader', 'keepAlive', 'shutdown'])
+  t.same(Object.keys(serverTimeouts).sort(), [
+    'clientBody',
+    'clientHeader',
+    'keepAlive',
+    'shutdown',
+    'tlsHandshake',
+  ])
   for (const duration of [...Object.values(upstreamTimeouts), ...Object.values(serverTimeouts)]) {
     t.equal(duration.type, 'string')
     t.type(duration.pattern, 'string')
