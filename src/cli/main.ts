@@ -24,7 +24,7 @@ Usage:
 
 Options:
   -c, --config <file>    routing table (default: routes.yaml, or $SWITCHBOARD_CONFIG)
-      --state-dir <dir>  where the local CA lives (default: $SWITCHBOARD_STATE_DIR, else ~/.local/state/switchboard)
+      --state-dir <dir>  where the local CA lives (default: $SWITCHBOARD_STATE_DIR, else $XDG_STATE_HOME/switchboard, else ~/.local/state/switchboard)
       --grace <duration> shutdown grace period, e.g. 30s (default: timeouts.shutdown, 10s)
       --log-level <lvl>  ${LOG_LEVELS.join(', ')} (default: info, or $SWITCHBOARD_LOG_LEVEL)
   -h, --help             show this help

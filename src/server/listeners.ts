@@ -141,8 +141,8 @@ export class Listeners {
     const old = name === 'http' ? this.http : this.https
     let fresh: Front | undefined
     if (address) {
-      if (name === 'https' && !this.tls)
-        this.tls = await createTlsProvider(config, this.stateDir, this.logger)
+      // a TLS listener turned on (again) gets a provider for this config, never one left from an earlier one
+      if (name === 'https') this.tls = await createTlsProvider(config, this.stateDir, this.logger)
       fresh = this.make(name, config)
       const bound = await fresh.listen(address)
       fresh.server.on('error', (err: Error) => this.serverError(err))

@@ -73,3 +73,31 @@ t.test('new certificate files take effect for new handshakes without a restart',
   await sb.reloadCertificates(b.config)
   t.match(await names(), /DNS:two\.test/, 'the new certificate is served without a restart')
 })
+
+t.test(
+  'listen.https turned off, then on again with other hosts: the TLS settings are the new ones',
+  async (t) => {
+    const dir = await mkdtemp(join(tmpdir(), 'sb-tls-onoff-'))
+    t.teardown(() => rm(dir, { recursive: true, force: true }))
+    const [http, https] = [await deadPort(), await deadPort()]
+    const yaml = (tlsOn: boolean, host: string) =>
+      `listen: { http: "127.0.0.1:${http}", https: ${tlsOn ? `"127.0.0.1:${https}"` : 'false'} }\nroutes:\n  - { host: ${host}, to: 9 }\n`
+    const load = (tlsOn: boolean, host: string) => {
+      const r = parseConfig(yaml(tlsOn, host), join(dir, 'routes.yaml'), {})
+      if (!r.ok) throw new Error(r.error.message)
+      return r.config
+    }
+    const sb = new Switchboard(load(true, 'one.test'), pino({ level: 'silent' }), {
+      stateDir: join(dir, 'state'),
+    })
+    await sb.listen()
+    t.teardown(() => sb.close(0))
+    t.equal(sb.tls?.covers('one.test'), true)
+    t.same(await sb.apply(load(false, 'one.test')), [])
+    t.equal(sb.address('https'), undefined, 'TLS listener off')
+    t.same(await sb.apply(load(true, 'two.test')), [])
+    t.ok(sb.address('https'), 'TLS listener on again')
+    t.equal(sb.tls?.covers('two.test'), true, 'the new routed host is served over TLS')
+    t.equal(sb.tls?.covers('one.test'), false, 'the old one is not')
+  },
+)
