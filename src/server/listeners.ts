@@ -26,6 +26,8 @@ export class Listeners {
   tls: TlsProvider | undefined
   private http: Front | undefined
   private https: Front | undefined
+  /** The addresses actually listened on (a move that failed leaves the old one, so the next reload retries). */
+  private readonly boundTo: Record<ListenerName, Config['listen']['http']> = { http: null, https: null }
 
   constructor(
     private readonly deps: DepsFactory,
@@ -68,6 +70,8 @@ export class Listeners {
     const result: Listening = { http: undefined, https: undefined }
     if (this.https && https) result.https = await this.https.listen(https)
     if (this.http && http) result.http = await this.http.listen(http)
+    this.boundTo.http = http
+    this.boundTo.https = https
     for (const front of [this.http, this.https])
       front?.server.on('error', (err: Error) => this.serverError(err))
     return result
@@ -83,7 +87,7 @@ export class Listeners {
     // Certificate files are re-read on every reload: renewed files keep their names.
     if (config.listen.https && this.https && !(await this.reloadCertificates(config))) notApplied.push('tls')
     for (const name of ['http', 'https'] as const) {
-      if (same(before.listen[name], config.listen[name])) continue
+      if (same(this.boundTo[name], config.listen[name])) continue
       try {
         await this.move(name, config)
       } catch (err) {
@@ -148,6 +152,7 @@ export class Listeners {
       fresh.server.on('error', (err: Error) => this.serverError(err))
       this.logger.info({ [name]: `${bound.address}:${bound.port}` }, `listen.${name} moved`)
     }
+    this.boundTo[name] = address
     if (name === 'http') this.http = fresh
     else this.https = fresh
     void old?.close(config.timeouts.shutdown)

@@ -1,6 +1,7 @@
 /** Reloads that need new sockets: a moved port opens before the old one closes; new certificates without a restart. */
 import type { X509Certificate } from 'node:crypto'
 import { mkdtemp, rm, writeFile } from 'node:fs/promises'
+import { createServer } from 'node:net'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { connect as tlsConnect } from 'node:tls'
@@ -101,3 +102,25 @@ t.test(
     t.equal(sb.tls?.covers('one.test'), false, 'the old one is not')
   },
 )
+
+t.test('a listener move that fails is retried by the next reload of the same file', async (t) => {
+  const up = await startUpstream((_r, res) => res.end('ok'))
+  const [p1, p2] = [await deadPort(), await deadPort()]
+  const yaml = (port: number) => `listen: { http: "127.0.0.1:${port}" }\nroutes:\n  - { to: "${up.url}" }\n`
+  const first = parseConfig(yaml(p1), 'test.yaml', {})
+  const second = parseConfig(yaml(p2), 'test.yaml', {})
+  if (!first.ok || !second.ok) throw new Error('bad test config')
+  const blocker = createServer()
+  await new Promise<void>((r) => blocker.listen(p2, '127.0.0.1', r))
+  const sb = new Switchboard(first.config, pino({ level: 'silent' }))
+  await sb.listen()
+  t.teardown(async () => {
+    await sb.close(0)
+    await up.close()
+  })
+  t.same(await sb.apply(second.config), ['listen.http'], 'the port is taken: not applied')
+  t.equal((await req(p1, '/')).body, 'ok', 'the old port still answers')
+  await new Promise<void>((r) => blocker.close(() => r()))
+  t.same(await sb.apply(second.config), [], 'the same file again: the move is retried')
+  t.equal((await req(p2, '/')).body, 'ok', 'now on the new port')
+})
