@@ -108,24 +108,9 @@ export async function main(argv: string[]): Promise<number> {
   }
   const logger = createLogger(level)
   const sb = new Switchboard(loaded.config, logger, { stateDir: values['state-dir'] })
+  let listening: Awaited<ReturnType<Switchboard['listen']>>
   try {
-    const addrs = await sb.listen()
-    const shown = (a: { address: string; port: number }) =>
-      `${a.address === '::' || a.address === '0.0.0.0' ? '*' : a.address.includes(':') ? `[${a.address}]` : a.address}:${a.port}`
-    const where = [
-      addrs.http ? `http ${shown(addrs.http)}` : '',
-      addrs.https ? `https ${shown(addrs.https)}` : '',
-    ].filter(Boolean)
-    logger.info(
-      {
-        config: file,
-        ...(addrs.http ? { http: shown(addrs.http) } : {}),
-        ...(addrs.https ? { https: shown(addrs.https) } : {}),
-        routes: loaded.config.routes.length,
-        pid: process.pid,
-      },
-      `switchboard ${version()} listening on ${where.join(' and ')}`,
-    )
+    listening = await sb.listen()
   } catch (err) {
     await sb.close().catch(() => undefined)
     const message =
@@ -148,6 +133,22 @@ export async function main(argv: string[]): Promise<number> {
     process.stderr.write(`switchboard: ${(err as Error).message}\n`)
     return 1
   }
+  const shown = (a: { address: string; port: number }) =>
+    `${a.address === '::' || a.address === '0.0.0.0' ? '*' : a.address.includes(':') ? `[${a.address}]` : a.address}:${a.port}`
+  const where = [
+    listening.http ? `http ${shown(listening.http)}` : '',
+    listening.https ? `https ${shown(listening.https)}` : '',
+  ].filter(Boolean)
+  logger.info(
+    {
+      config: file,
+      ...(listening.http ? { http: shown(listening.http) } : {}),
+      ...(listening.https ? { https: shown(listening.https) } : {}),
+      routes: loaded.config.routes.length,
+      pid: process.pid,
+    },
+    `switchboard ${version()} listening on ${where.join(' and ')}`,
+  )
   process.on('SIGHUP', () => void reloader.reload('SIGHUP'))
   return await new Promise<number>((resolve) => {
     let stopping = false

@@ -178,6 +178,7 @@ t.test('a busy admin port names admin.listen, the key that sets it', async (t) =
   t.notMatch(r.stderr, 'listen.admin')
   t.notMatch(r.stderr, 'another Switchboard', 'not the default port')
   t.notMatch(r.stderr, STACK, 'no stack trace')
+  t.notMatch(r.stdout, 'listening on', 'never announced as listening before it gave up')
 })
 
 t.test('the default admin port busy: another Switchboard is probably running', async (t) => {
