@@ -22,6 +22,7 @@ export interface RequestRecord {
 }
 
 export function newRecord(inbound: Inbound): RequestRecord {
+  // one shape for every record (no conditional spread): this runs once per request
   return {
     requestId: inbound.requestId,
     method: inbound.method,
@@ -33,8 +34,10 @@ export function newRecord(inbound: Inbound): RequestRecord {
     status: 0,
     durationMs: 0,
     bytes: 0,
+    code: undefined,
+    error: undefined,
     proto: inbound.proto,
-    ...(inbound.upgrade ? { websocket: true } : {}),
+    websocket: inbound.upgrade,
   }
 }
 
