@@ -45,7 +45,7 @@ export function renderRoutes(config: Config): string {
     .join(', ')
   lines.push(
     '',
-    `listen ${listen || 'nothing'}; client timeouts: header ${formatDuration(t.clientHeader)}, body idle ${formatDuration(t.clientBody)}, keep-alive ${formatDuration(t.keepAlive)}`,
+    `listen ${listen || 'nothing'}; client timeouts: header ${formatDuration(t.clientHeader)}, body idle ${formatDuration(t.clientBody)}, keep-alive ${formatDuration(t.keepAlive)}${config.listen.https ? `, TLS handshake ${formatDuration(t.tlsHandshake)}` : ''}`,
   )
   return lines.join('\n')
 }
