@@ -10,7 +10,7 @@
 import { isIP } from 'node:net'
 import type { ConfigIssue, IssuePath } from './issues.js'
 import { DEFAULT_ADMIN_LISTEN, DEFAULT_HTTP_PORT } from './model.js'
-import { type ListenAddress, parseListen } from './values.js'
+import { isRecord, type ListenAddress, parseListen } from './values.js'
 
 type Scope =
   | { kind: 'all' }
@@ -65,9 +65,6 @@ interface Listener {
   /** false for a default the file does not write. */
   written: boolean
 }
-
-const isRecord = (v: unknown): v is Record<string, unknown> =>
-  typeof v === 'object' && v !== null && !Array.isArray(v)
 
 function parsed(value: unknown): ListenAddress | undefined {
   if (typeof value !== 'number' && typeof value !== 'string') return undefined

@@ -7,10 +7,8 @@ import type { ConfigIssue, IssuePath } from './issues.js'
 import { checkListeners, type Position } from './listeners.js'
 import { DEFAULT_HEALTH_CHECK } from './model.js'
 import { didYouMean } from './suggest.js'
-import { formatHostPattern, parseHostPattern, parsePathPrefix } from './values.js'
+import { formatHostPattern, isRecord, parseHostPattern, parsePathPrefix } from './values.js'
 
-const isRecord = (v: unknown): v is Record<string, unknown> =>
-  typeof v === 'object' && v !== null && !Array.isArray(v)
 const UPSTREAM_NAME = /^[A-Za-z0-9][A-Za-z0-9._-]*$/
 const ACTIONS = ['upstream', 'to', 'redirect'] as const
 

@@ -253,3 +253,8 @@ export function parseProbePath(input: string): Parsed<string> {
   if (/[\s#]/.test(text)) return fail(`health check path "${input}" must not contain spaces or "#"`)
   return ok(text)
 }
+
+/** A YAML map (not a list, not null): raw-document checks are defensive about wrong types. */
+export function isRecord(v: unknown): v is Record<string, unknown> {
+  return typeof v === 'object' && v !== null && !Array.isArray(v)
+}

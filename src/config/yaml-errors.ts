@@ -62,16 +62,26 @@ function keyOfLine(text: string, offset: number): string | undefined {
 }
 
 /**
+ * `host:app.localhost`: a key glued to its value without the space YAML needs after ":" (YAML then reads the whole
+ * thing as one plain text). A URL such as `http://my-app:3000` is never taken for one. Also used by zod-issues.ts,
+ * for the texts that did parse.
+ */
+export function gluedKeyValue(text: string): { key: string; value: string } | undefined {
+  const m = /^([A-Za-z_$][\w$.-]*):(?![\s/:])(\S+)/.exec(text)
+  return m ? { key: m[1] as string, value: m[2] as string } : undefined
+}
+
+/**
  * `host:app.localhost` at the start of a line (after its indentation and any "- "): a key directly followed by its
  * value, without the space YAML needs after ":". A value such as `to: http://my-app:3000` is never taken for one.
  */
 function missingSpace(text: string, offset: number): ExplainedError | undefined {
   const start = lineStart(text, offset)
   if (!/^[ \t]*(?:-[ \t]+)*$/.test(text.slice(start, offset))) return undefined
-  const m = /^([A-Za-z_$][\w$.-]*):(?![\s/:])(\S+)/.exec(text.slice(offset, lineEnd(text, offset)))
-  if (!m) return undefined
-  const key = m[1] as string
-  const value = withoutFlowEnd(m[2] as string)
+  const glued = gluedKeyValue(text.slice(offset, lineEnd(text, offset)))
+  if (!glued) return undefined
+  const { key } = glued
+  const value = withoutFlowEnd(glued.value)
   return {
     offset: offset + key.length,
     message: `${PREFIX}a space is missing after ":" in "${key}:${value}" (write "${key}: ${value}")`,

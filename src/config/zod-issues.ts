@@ -1,8 +1,10 @@
 /** Converts zod issues into ConfigIssues with messages written for people editing routes.yaml. */
+
 import type { z } from 'zod'
 import type { ConfigIssue, IssuePath } from './issues.js'
 import { ConfigSchema } from './schema.js'
 import { didYouMean } from './suggest.js'
+import { gluedKeyValue } from './yaml-errors.js'
 
 function describe(value: unknown): string {
   if (value === null) return 'null'
@@ -59,9 +61,9 @@ function unwrap(schema: AnyDef): AnyDef[] {
  */
 function missingSpace(input: unknown, keys: readonly string[]): string | undefined {
   if (typeof input !== 'string') return undefined
-  const m = /^([A-Za-z_$][\w$-]*):(?![\s/:])(\S+)/.exec(input)
-  if (!m || !keys.includes(m[1] as string)) return undefined
-  return `; a space is missing after ":" (write "${m[1]}: ${m[2]}")`
+  const glued = gluedKeyValue(input)
+  if (!glued || !keys.includes(glued.key)) return undefined
+  return `; a space is missing after ":" (write "${glued.key}: ${glued.value}")`
 }
 
 export function fromZod(error: z.ZodError): ConfigIssue[] {

@@ -6,20 +6,16 @@ import type { IncomingMessage, ServerResponse } from 'node:http'
 import type { Dispatchers } from '../upstreams/dispatchers.js'
 import type { Outcomes } from '../upstreams/state.js'
 import { BodyTooLarge, relayBody } from './body.js'
-import { problems } from './errors.js'
+import { type ProxyProblem, problems } from './errors.js'
 import { Exchange } from './exchange.js'
 import type { IdleWatch } from './idle.js'
 import { readInbound } from './inbound.js'
 import { decide, type ForwardPlan, type PlanContext } from './plan.js'
 import { elapsedMs, newRecord, noteDecision, type RequestRecord } from './record.js'
 import { sendProblem, sendRedirect } from './respond.js'
-import type { Runtime } from './runtime.js'
-
-export type { RequestRecord }
 
 /** What the proxy needs from the listener that calls it. */
-export interface ProxyDeps {
-  runtime(): Runtime
+export interface ProxyDeps extends PlanContext {
   dispatchers: Dispatchers
   outcomes: Outcomes
   idle: IdleWatch
@@ -27,16 +23,8 @@ export interface ProxyDeps {
   log(record: RequestRecord): void
   /** Extra response headers for this listener (HSTS on TLS). */
   responseHeaders?: () => string[]
-  /** TLS only: true when the certificate for `sni` does not cover `host` (answer 421). */
-  misdirected?: ((sni: string, host: string) => boolean) | undefined
-  /** Plain HTTP only: the HTTPS port to redirect `host` to, if it is served there. */
-  secureRedirect?: ((host: string) => number | undefined) | undefined
   /** True once the listener is shutting down: new requests on open connections get 503. */
   closing?: () => boolean
-}
-
-export function planContext(deps: ProxyDeps): PlanContext {
-  return { runtime: deps.runtime(), misdirected: deps.misdirected, secureRedirect: deps.secureRedirect }
 }
 
 export function handleRequest(req: IncomingMessage, res: ServerResponse, deps: ProxyDeps): void {
@@ -61,7 +49,7 @@ export function handleRequest(req: IncomingMessage, res: ServerResponse, deps: P
     )
     return
   }
-  const decision = decide(inbound, planContext(deps))
+  const decision = decide(inbound, deps)
   noteDecision(record, decision)
   switch (decision.kind) {
     case 'refuse':
@@ -107,7 +95,7 @@ function forward(
   })
   if (body) {
     const ctx = { requestId: plan.inbound.requestId, route: plan.route.name, upstream: plan.upstream.name }
-    const refuse = (problem: ReturnType<typeof problems.clientTimeout>, note: string) => {
+    const refuse = (problem: ProxyProblem, note: string) => {
       exchange.clientClosed()
       exchange.note = note
       record.code = problem.code

@@ -39,9 +39,10 @@ export interface Inbound {
   upgrade: boolean
 }
 
-/** Questions only the listener can answer. */
+/** The running table and the questions only the listener can answer (ProxyDeps is one). */
 export interface PlanContext {
-  runtime: Runtime
+  /** Read once per request: a reload during the request does not affect it. */
+  runtime(): Runtime
   /** TLS only: true when the certificate for `sni` does not cover `host` (421). */
   misdirected?: ((sni: string, host: string) => boolean) | undefined
   /** Plain HTTP only: the HTTPS port to send `host` to, or undefined to serve it here. */
@@ -178,7 +179,7 @@ export function decide(inbound: Inbound, ctx: PlanContext): Decision {
   }
   const target = parseTarget(inbound.url)
   if (!target.ok) return refuse(problems.badRequest(`Bad request target: ${target.reason}.`))
-  const { runtime } = ctx
+  const runtime = ctx.runtime()
   let host: RequestHost
   const hostHeader = target.authority ?? inbound.host
   if (hostHeader === undefined && inbound.versionMinor === 0 && !inbound.http2) {

@@ -8,6 +8,21 @@ import type { Duplex } from 'node:stream'
 import { type ErrorContext, renderProblem } from './error-page.js'
 import { closesConnection, type ProxyProblem, reasonPhrase } from './errors.js'
 
+/** The headers of every page Switchboard writes, on a ServerResponse or a raw socket alike. */
+function pageHeaders(
+  contentType: string,
+  length: number,
+  ctx: ErrorContext,
+): Record<string, string | number> {
+  return {
+    'content-type': contentType,
+    'content-length': length,
+    'cache-control': 'no-store',
+    'x-content-type-options': 'nosniff',
+    'x-request-id': ctx.requestId,
+  }
+}
+
 export function sendProblem(
   req: IncomingMessage,
   res: ServerResponse,
@@ -21,14 +36,7 @@ export function sendProblem(
   }
   const page = renderProblem(problem, ctx, req.headers.accept)
   const length = Buffer.byteLength(page.body)
-  const headers: Record<string, string | number> = {
-    'content-type': page.contentType,
-    'content-length': length,
-    'cache-control': 'no-store',
-    'x-content-type-options': 'nosniff',
-    'x-request-id': ctx.requestId,
-    ...extra,
-  }
+  const headers: Record<string, string | number> = { ...pageHeaders(page.contentType, length, ctx), ...extra }
   // After a framing or parsing problem the connection cannot be trusted for another request.
   if (closesConnection(problem) && req.httpVersionMajor === 1) {
     headers.connection = 'close'
@@ -59,8 +67,9 @@ export function writeRawProblem(
   }
   const page = renderProblem(problem, ctx, accept)
   const length = Buffer.byteLength(page.body)
-  let head = `HTTP/1.1 ${problem.status} ${reasonPhrase(problem.status)}\r\ncontent-type: ${page.contentType}\r\ncontent-length: ${length}\r\ncache-control: no-store\r\nx-content-type-options: nosniff\r\nx-request-id: ${ctx.requestId}\r\n`
-  for (const [name, value] of Object.entries(extra)) head += `${name}: ${value}\r\n`
+  let head = `HTTP/1.1 ${problem.status} ${reasonPhrase(problem.status)}\r\n`
+  for (const [name, value] of Object.entries({ ...pageHeaders(page.contentType, length, ctx), ...extra }))
+    head += `${name}: ${value}\r\n`
   socket.end(`${head}connection: close\r\n\r\n${page.body}`)
   return length
 }

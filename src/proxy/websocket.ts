@@ -14,7 +14,7 @@ import { tlsOptions } from '../upstreams/dispatchers.js'
 import { classify } from '../upstreams/faults.js'
 import type { Target } from '../upstreams/registry.js'
 import { type ProxyProblem, problems } from './errors.js'
-import { type ProxyDeps, planContext } from './handler.js'
+import type { ProxyDeps } from './handler.js'
 import { filterRawResponseHeaders } from './headers.js'
 import { readInbound } from './inbound.js'
 import { decide, type ForwardPlan } from './plan.js'
@@ -96,7 +96,7 @@ export function handleUpgrade(
     finish(problem.status)
     return
   }
-  const decision = decide(inbound, planContext(deps))
+  const decision = decide(inbound, deps)
   noteDecision(record, decision)
   switch (decision.kind) {
     case 'refuse': {

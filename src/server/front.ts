@@ -159,7 +159,6 @@ export class Front {
   async listen(address: ListenAddress): Promise<AddressInfo> {
     this.track()
     await this.app.ready()
-    this.closing = false
     const { host, port } = address
     await new Promise<void>((resolve, reject) => {
       const onError = (err: NodeJS.ErrnoException) => reject(bindError(err, this.name, host, port))

@@ -7,9 +7,9 @@
 import { connect, type Socket } from 'node:net'
 import t from 'tap'
 import { WebSocket, WebSocketServer } from 'ws'
-import { startProxy } from '../helpers/proxy.js'
+import { type RunningProxy, startProxy } from '../helpers/proxy.js'
 import { completeResponse, rawRequest, waitFor } from '../helpers/raw.js'
-import { deadPort, startRawUpstream } from '../helpers/upstream.js'
+import { deadPort, type RawUpstream, startRawUpstream } from '../helpers/upstream.js'
 
 /** Answers every request head on a connection with `bytes`. */
 const answer = (bytes: string) => (s: Socket) => {
@@ -22,6 +22,26 @@ const answer = (bytes: string) => (s: Socket) => {
     }
   })
 }
+
+type Test = Parameters<Parameters<typeof t.test>[0]>[0]
+
+/** A proxy in front of one upstream, checks off (connection counts must be exact); both closed with the test. */
+async function proxyFor(t: Test, upstream: RawUpstream): Promise<RunningProxy> {
+  const proxy = await startProxy(`
+upstreams:
+  api: { targets: [${upstream.url}], healthCheck: false, passive: false }
+routes:
+  - upstream: api
+`)
+  t.teardown(async () => {
+    await proxy.close()
+    await upstream.close()
+  })
+  return proxy
+}
+
+/** The access-log lines written so far. */
+const requestLines = (proxy: RunningProxy) => proxy.logs.filter((l) => l.msg === 'request')
 
 /** Two requests on one keep-alive client connection; resolves with each full response text. */
 function twoOnOneConnection(port: number): Promise<string[]> {
@@ -61,16 +81,7 @@ for (const status of [204, 304]) {
     const upstream = await startRawUpstream(
       answer(`HTTP/1.1 ${status} ${reason}\r\nContent-Length: 8\r\nX-Up: 1\r\n\r\n12345678`),
     )
-    const proxy = await startProxy(`
-upstreams:
-  api: { targets: [${upstream.url}], healthCheck: false, passive: false }
-routes:
-  - upstream: api
-`)
-    t.teardown(async () => {
-      await proxy.close()
-      await upstream.close()
-    })
+    const proxy = await proxyFor(t, upstream)
     const replies = await twoOnOneConnection(proxy.port)
     t.equal(replies.length, 2, 'two answers, nothing stray after them')
     for (const r of replies) {
@@ -79,8 +90,8 @@ routes:
       if (status === 204) t.notMatch(r, /content-length/i, 'no Content-Length on a 204')
     }
     t.equal(upstream.connections, 2, 'the upstream connection that carried stray bytes was not reused')
-    await waitFor(() => proxy.logs.filter((l) => l.msg === 'request').length === 2, 2000, 'two log lines')
-    for (const line of proxy.logs.filter((l) => l.msg === 'request')) {
+    await waitFor(() => requestLines(proxy).length === 2, 2000, 'two log lines')
+    for (const line of requestLines(proxy)) {
       t.equal(line.status, status)
       t.notMatch(String(line.error), /client closed/, 'the log does not blame the client')
       t.match(
@@ -94,22 +105,13 @@ routes:
 
 t.test('a 204 without a length keeps its upstream connection for the next request', async (t) => {
   const upstream = await startRawUpstream(answer('HTTP/1.1 204 No Content\r\n\r\n'))
-  const proxy = await startProxy(`
-upstreams:
-  api: { targets: [${upstream.url}], healthCheck: false, passive: false }
-routes:
-  - upstream: api
-`)
-  t.teardown(async () => {
-    await proxy.close()
-    await upstream.close()
-  })
+  const proxy = await proxyFor(t, upstream)
   const replies = await twoOnOneConnection(proxy.port)
   t.equal(replies.length, 2)
   t.equal(upstream.connections, 1, 'reused')
-  await waitFor(() => proxy.logs.filter((l) => l.msg === 'request').length === 2, 2000, 'two log lines')
+  await waitFor(() => requestLines(proxy).length === 2, 2000, 'two log lines')
   t.same(
-    proxy.logs.filter((l) => l.msg === 'request').map((l) => l.error),
+    requestLines(proxy).map((l) => l.error),
     [undefined, undefined],
   )
 })
@@ -132,8 +134,8 @@ routes:
   })
   t.equal(missing.status, 404)
   t.equal(refused.status, 502)
-  await waitFor(() => proxy.logs.filter((l) => l.msg === 'request').length === 2, 2000, 'two log lines')
-  const [l404, l502] = proxy.logs.filter((l) => l.msg === 'request')
+  await waitFor(() => requestLines(proxy).length === 2, 2000, 'two log lines')
+  const [l404, l502] = requestLines(proxy)
   const bodyLength = (text: string) => Buffer.byteLength(text.slice(text.indexOf('\r\n\r\n') + 4), 'latin1')
   t.equal(l404?.bytes, bodyLength(missing.text), '404: the page length')
   t.equal(l404?.code, 'SB_NO_ROUTE')
@@ -165,7 +167,7 @@ routes:
   t.equal(ws.status, 503)
   t.equal(http.status, 503)
   t.match(ws.text, /\r\nretry-after: \d+\r\n/i)
-  await waitFor(() => proxy.logs.filter((l) => l.msg === 'request').length === 2, 2000, 'two log lines')
+  await waitFor(() => requestLines(proxy).length === 2, 2000, 'two log lines')
   const metrics = proxy.sb.metrics.render()
   t.match(
     metrics,

@@ -9,12 +9,14 @@ import { Runtime } from '../../src/proxy/runtime.js'
 import { HealthBoard } from '../../src/upstreams/health-board.js'
 import { Pool, TargetRegistry } from '../../src/upstreams/registry.js'
 
-function runtime(yaml: string, health = new HealthBoard()): Runtime {
+/** The running table as the plan reads it: a function, read once per request. */
+function runtime(yaml: string, health = new HealthBoard()): () => Runtime {
   const loaded = parseConfig(`listen:\n  http: 8080\n${yaml}`, 'plan.yaml', {})
   if (!loaded.ok) throw new Error(loaded.error.message)
   const registry = new TargetRegistry()
   const pools = new Map([...loaded.config.upstreams].map(([n, d]) => [n, new Pool(d, registry, health)]))
-  return new Runtime(loaded.config, pools)
+  const rt = new Runtime(loaded.config, pools)
+  return () => rt
 }
 
 function inbound(over: Partial<Inbound> = {}, headers: Record<string, string> = {}): Inbound {
